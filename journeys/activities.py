@@ -1,0 +1,295 @@
+"""Activities: every side effect of a journey (database rows, rendering, delivery) happens here.
+
+They receive their clients in ``__init__`` so the worker, the tests and later the benchmarks hand in
+real engines and providers. Every write is idempotent, because Temporal may run an activity again
+after a crash: runs by id, audit rows by (run, seq), deliveries by (run, step).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+
+from journeys.channels import ADDRESS_TRAITS, OutboundMessage, Provider
+from journeys.contracts import (
+    AuditRecord,
+    EntryRecord,
+    ExitRecord,
+    JourneyEvent,
+    RunRef,
+    SendRequest,
+    SendResult,
+)
+from journeys.dsl import (
+    ACTIVITY_RECORD_AUDIT,
+    ACTIVITY_RECORD_ENTRY,
+    ACTIVITY_RECORD_EXIT,
+    ACTIVITY_SEND,
+)
+from journeys.rendering import TemplateError, TemplateRenderer
+from journeys.store.db import Sessions
+from journeys.store.models import AuditEvent, Customer, Delivery, JourneyRun
+
+log = logging.getLogger(__name__)
+
+
+class JourneyActivities:
+    def __init__(
+        self, sessions: Sessions, renderer: TemplateRenderer, providers: dict[str, Provider]
+    ) -> None:
+        self.sessions = sessions
+        self.renderer = renderer
+        self.providers = providers
+
+    def all(self) -> list[Any]:
+        return [self.record_entry, self.record_audit, self.record_exit, self.send_message]
+
+    @activity.defn(name=ACTIVITY_RECORD_ENTRY)
+    async def record_entry(self, record: EntryRecord) -> None:
+        """Create the run row and merge the trigger's traits into the customer's profile."""
+        async with self.sessions.begin() as session:
+            await _merge_traits(session, record.run.customer_id, record.trigger.traits)
+            if await session.get(JourneyRun, record.run.run_id) is None:
+                session.add(
+                    JourneyRun(
+                        id=record.run.run_id,
+                        workflow_id=record.run.workflow_id,
+                        journey_key=record.run.journey_key,
+                        journey_version=record.run.journey_version,
+                        customer_id=record.run.customer_id,
+                        status="active",
+                        reason="",
+                        trigger_event=record.trigger.name,
+                        trigger_message_id=record.trigger.message_id,
+                        started_at=record.entered_at,
+                    )
+                )
+
+    @activity.defn(name=ACTIVITY_RECORD_AUDIT)
+    async def record_audit(self, record: AuditRecord) -> None:
+        async with self.sessions.begin() as session:
+            await _add_audit_once(session, record)
+
+    @activity.defn(name=ACTIVITY_RECORD_EXIT)
+    async def record_exit(self, record: ExitRecord) -> None:
+        outcome = record.outcome
+        async with self.sessions.begin() as session:
+            run = await session.get(JourneyRun, record.run.run_id)
+            if run is not None:
+                run.status = outcome.status
+                run.reason = outcome.reason
+                run.ended_at = outcome.ended_at
+            await _add_audit_once(
+                session,
+                AuditRecord(
+                    run=record.run,
+                    seq=record.seq,
+                    kind=outcome.status,
+                    reason=outcome.reason,
+                    occurred_at=outcome.ended_at,
+                    data={"messages_sent": outcome.messages_sent},
+                ),
+            )
+
+    @activity.defn(name=ACTIVITY_SEND)
+    async def send_message(self, request: SendRequest) -> SendResult:
+        """Render and deliver one step's message, at most once per (run, step).
+
+        The delivery row is claimed (status ``sending``) before the provider is called, so a retry
+        after a crash finds it: a row already ``sent``/``skipped``/``failed`` is returned as it is;
+        a row left ``sending`` is delivered again with the same idempotency key.
+        """
+        run = request.run
+        async with self.sessions() as session:
+            existing = await _delivery(session, run.run_id, request.step)
+            if existing is not None and existing.status != "sending":
+                return _result(existing)
+            customer = await session.get(Customer, run.customer_id)
+            traits = dict(customer.traits) if customer else {}
+
+        provider = self.providers.get(request.channel)
+        address_trait = ADDRESS_TRAITS.get(request.channel, request.channel)
+        recipient = traits.get(address_trait)
+        try:
+            rendered = self.renderer.render(
+                request.template, request.channel, _template_context(request, traits)
+            )
+        except TemplateError as err:
+            return await self._conclude(request, "failed", f"template error: {err}", None, None)
+        if provider is None:
+            reason = f"no provider configured for channel {request.channel!r}"
+            return await self._conclude(request, "failed", reason, None, None)
+        if not recipient:
+            reason = f"no {address_trait} on the customer's profile"
+            return await self._conclude(request, "skipped", reason, None, None)
+
+        delivery = existing or await self._claim(request, provider.name, str(recipient), rendered)
+        if delivery.status != "sending":  # another attempt concluded it meanwhile
+            return _result(delivery)
+        receipt = await provider.deliver(
+            OutboundMessage(
+                channel=request.channel,
+                recipient=str(recipient),
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                idempotency_key=f"{run.run_id}:{request.step}",
+            )
+        )
+        reason = f"{request.channel} {request.template} sent to {recipient}"
+        return await self._conclude(
+            request, "sent", reason, delivery.id, receipt.provider_message_id
+        )
+
+    async def _claim(
+        self, request: SendRequest, provider: str, recipient: str, rendered: Any
+    ) -> Delivery:
+        try:
+            async with self.sessions.begin() as session:
+                delivery = Delivery(
+                    run_id=request.run.run_id,
+                    customer_id=request.run.customer_id,
+                    step=request.step,
+                    channel=request.channel,
+                    provider=provider,
+                    template=request.template,
+                    recipient=recipient,
+                    subject=rendered.subject,
+                    body=rendered.text,
+                    html=rendered.html,
+                    status="sending",
+                    reason="",
+                    requested_at=request.requested_at,
+                )
+                session.add(delivery)
+            return delivery
+        except IntegrityError:
+            async with self.sessions() as session:
+                found = await _delivery(session, request.run.run_id, request.step)
+                assert found is not None
+                return found
+
+    async def _conclude(
+        self,
+        request: SendRequest,
+        status: str,
+        reason: str,
+        delivery_id: int | None,
+        provider_message_id: str | None,
+    ) -> SendResult:
+        """Record the step's outcome: the delivery row and its audit row, in one transaction."""
+        run = request.run
+        async with self.sessions.begin() as session:
+            delivery = (
+                await session.get(Delivery, delivery_id)
+                if delivery_id is not None
+                else await _delivery(session, run.run_id, request.step)
+            )
+            if delivery is None:
+                delivery = Delivery(
+                    run_id=run.run_id,
+                    customer_id=run.customer_id,
+                    step=request.step,
+                    channel=request.channel,
+                    provider=self.providers[request.channel].name
+                    if request.channel in self.providers
+                    else "none",
+                    template=request.template,
+                    requested_at=request.requested_at,
+                )
+                session.add(delivery)
+            delivery.status = status
+            delivery.reason = reason
+            delivery.provider_message_id = provider_message_id
+            await session.flush()
+            await _add_audit_once(
+                session,
+                AuditRecord(
+                    run=run,
+                    seq=request.seq,
+                    kind=status,
+                    reason=reason,
+                    occurred_at=request.requested_at,
+                    step=request.step,
+                    data={
+                        "delivery_id": delivery.id,
+                        "channel": request.channel,
+                        "template": request.template,
+                        "provider_message_id": provider_message_id,
+                    },
+                ),
+            )
+            if status != "sent":
+                log.info("step %s of %s %s: %s", request.step, run.workflow_id, status, reason)
+            return _result(delivery)
+
+
+async def _delivery(session: AsyncSession, run_id: str, step: str) -> Delivery | None:
+    found: Delivery | None = await session.scalar(
+        select(Delivery).where(Delivery.run_id == run_id, Delivery.step == step)
+    )
+    return found
+
+
+def _result(delivery: Delivery) -> SendResult:
+    return SendResult(
+        status=delivery.status,
+        reason=delivery.reason,
+        delivery_id=delivery.id,
+        recipient=delivery.recipient,
+    )
+
+
+async def _add_audit_once(session: AsyncSession, record: AuditRecord) -> None:
+    exists = await session.scalar(
+        select(AuditEvent.id).where(
+            AuditEvent.run_id == record.run.run_id, AuditEvent.seq == record.seq
+        )
+    )
+    if exists is None:
+        session.add(_audit_row(record.run, record))
+
+
+def _audit_row(run: RunRef, record: AuditRecord) -> AuditEvent:
+    return AuditEvent(
+        run_id=run.run_id,
+        customer_id=run.customer_id,
+        journey_key=run.journey_key,
+        seq=record.seq,
+        kind=record.kind,
+        step=record.step,
+        reason=record.reason,
+        data=record.data,
+        occurred_at=record.occurred_at,
+    )
+
+
+async def _merge_traits(session: AsyncSession, customer_id: str, traits: dict[str, Any]) -> None:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        session.add(Customer(id=customer_id, traits=dict(traits)))
+    elif traits:
+        customer.traits = {**customer.traits, **traits}
+
+
+def _template_context(request: SendRequest, traits: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "customer": {**traits, "id": request.run.customer_id},
+        "event": _event_context(request.trigger),
+        "journey": {"key": request.run.journey_key, "version": request.run.journey_version},
+        "data": request.data,
+    }
+
+
+def _event_context(event: JourneyEvent) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "message_id": event.message_id,
+        "timestamp": event.timestamp,
+        "properties": event.properties,
+    }

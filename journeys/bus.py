@@ -1,0 +1,76 @@
+"""NATS JetStream: the stream every event lands in, its dead-letter stream, and publishing.
+
+An event is acknowledged to its producer only after JetStream stored it (invariant 1), and its
+``messageId`` is sent as ``Nats-Msg-Id`` so a retried publish is dropped by the stream (invariant 2).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import PubAck, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from journeys.events import Event
+from journeys.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HEADER_DLQ_REASON = "Journeys-Dlq-Reason"
+HEADER_ORIGINAL_SUBJECT = "Journeys-Original-Subject"
+HEADER_ORIGINAL_SEQUENCE = "Journeys-Original-Sequence"
+
+
+async def connect(settings: Settings, name: str) -> NATS:
+    """Connect with callbacks that log every disconnect and error instead of swallowing them."""
+
+    async def error_cb(err: Exception) -> None:
+        log.error("NATS error (%s): %s", name, err)
+
+    async def disconnected_cb() -> None:
+        log.warning("NATS disconnected (%s)", name)
+
+    async def reconnected_cb() -> None:
+        log.warning("NATS reconnected (%s)", name)
+
+    return await nats.connect(
+        settings.nats_url,
+        name=f"journeys-{name}",
+        error_cb=error_cb,
+        disconnected_cb=disconnected_cb,
+        reconnected_cb=reconnected_cb,
+        max_reconnect_attempts=-1,
+    )
+
+
+async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
+    """Create (or bring up to date) the events stream and its dead-letter stream."""
+    streams = [
+        StreamConfig(
+            name=settings.events_stream,
+            subjects=[settings.events_subjects],
+            storage=StorageType.FILE,
+            duplicate_window=settings.dedup_window_seconds,
+        ),
+        StreamConfig(
+            name=settings.dlq_stream,
+            subjects=[f"{settings.dlq_subject_prefix}.>"],
+            storage=StorageType.FILE,
+            duplicate_window=settings.dedup_window_seconds,
+        ),
+    ]
+    for config in streams:
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.update_stream(config)
+
+
+async def publish_event(js: JetStreamContext, event: Event) -> PubAck:
+    """Publish and wait for JetStream's ack; ``ack.duplicate`` tells a dropped re-publish."""
+    return await js.publish(
+        event.subject, event.to_json(), headers={"Nats-Msg-Id": event.message_id}
+    )

@@ -1,0 +1,117 @@
+"""Dataclasses that cross the Temporal boundary: workflow input, signal, query and activity payloads.
+
+They hold only plain data so workflow code can import them inside the sandbox, and each workflow
+input carries a ``version`` so it can evolve without breaking runs already in flight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+EVENT_SIGNAL = "event"
+CURRENT_STEP_QUERY = "current_step"
+
+
+@dataclass(frozen=True)
+class JourneyEvent:
+    """One customer event as a journey sees it; ``message_id`` is the idempotency key."""
+
+    name: str
+    message_id: str
+    customer_id: str
+    timestamp: datetime
+    properties: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JourneyStart:
+    """Workflow input, fixed for the run's lifetime (invariant 5: a run finishes as it started)."""
+
+    journey_key: str
+    journey_version: int
+    customer_id: str
+    time_scale: float = 1.0
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class StepState:
+    """Answer of the ``current_step`` query: what the run is doing now and since when."""
+
+    kind: str
+    description: str
+    since: datetime
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JourneyOutcome:
+    """Workflow result: how and when the run ended."""
+
+    status: str
+    reason: str
+    ended_at: datetime
+    messages_sent: int
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """Identifies one journey run in activity payloads."""
+
+    run_id: str
+    workflow_id: str
+    journey_key: str
+    journey_version: int
+    customer_id: str
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    run: RunRef
+    trigger: JourneyEvent
+    entered_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One explainable decision (invariant 6); ``seq`` makes the write idempotent per run."""
+
+    run: RunRef
+    seq: int
+    kind: str
+    reason: str
+    occurred_at: datetime
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    run: RunRef
+    seq: int
+    step: str
+    channel: str
+    template: str
+    trigger: JourneyEvent
+    requested_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What happened to one send step; ``status`` is sent, skipped or failed."""
+
+    status: str
+    reason: str
+    delivery_id: int | None = None
+    recipient: str | None = None
+
+
+@dataclass(frozen=True)
+class ExitRecord:
+    run: RunRef
+    seq: int
+    outcome: JourneyOutcome

@@ -1,0 +1,123 @@
+"""The event envelope (Segment tracking spec) and how it maps to NATS subjects.
+
+``messageId`` is the idempotency key end to end: it becomes the JetStream ``Nats-Msg-Id`` and the
+workflow's dedup key. Unknown Segment fields (``integrations``, ``sentAt``, ...) are kept, not lost.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from journeys.contracts import JourneyEvent
+
+EventType = Literal["track", "identify", "page", "screen", "group", "alias"]
+SUBJECT_PREFIX = "events"
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class InvalidEvent(ValueError):
+    """An event that can never be processed; the message names the field at fault."""
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, str_strip_whitespace=True)
+
+    type: EventType = "track"
+    event: str | None = Field(default=None, min_length=1, max_length=200)
+    user_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        alias="userId",
+        validation_alias=AliasChoices("userId", "user_id"),
+    )
+    anonymous_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        alias="anonymousId",
+        validation_alias=AliasChoices("anonymousId", "anonymous_id"),
+    )
+    message_id: str = Field(
+        default_factory=lambda: str(uuid.uuid4()),
+        min_length=1,
+        max_length=200,
+        alias="messageId",
+        validation_alias=AliasChoices("messageId", "message_id"),
+    )
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_identity_and_name(self) -> Event:
+        if not self.user_id and not self.anonymous_id:
+            raise ValueError("userId or anonymousId is required")
+        if self.type == "track" and not self.event:
+            raise ValueError("event is required for a track call")
+        if self.timestamp.tzinfo is None:
+            self.timestamp = self.timestamp.replace(tzinfo=UTC)
+        return self
+
+    @property
+    def customer_id(self) -> str:
+        return self.user_id or self.anonymous_id or ""
+
+    @property
+    def name(self) -> str:
+        """The name journeys match on: the track event's name, or the call type otherwise."""
+        return self.event if self.type == "track" and self.event else self.type
+
+    @property
+    def subject(self) -> str:
+        if self.type == "track":
+            return f"{SUBJECT_PREFIX}.track.{slug(self.name)}"
+        return f"{SUBJECT_PREFIX}.{self.type}"
+
+    def all_traits(self) -> dict[str, Any]:
+        """Traits carried by the call: ``traits`` for identify, ``context.traits`` for the rest."""
+        nested = self.context.get("traits")
+        merged = dict(nested) if isinstance(nested, dict) else {}
+        merged.update(self.traits)
+        return merged
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+    def to_journey_event(self) -> JourneyEvent:
+        return JourneyEvent(
+            name=self.name,
+            message_id=self.message_id,
+            customer_id=self.customer_id,
+            timestamp=self.timestamp,
+            properties=self.properties,
+            traits=self.all_traits(),
+        )
+
+
+def slug(name: str) -> str:
+    """``Cart Abandoned`` -> ``cart_abandoned``: a NATS-safe subject token."""
+    token = _SLUG.sub("_", name.lower()).strip("_")
+    return token or "unnamed"
+
+
+def parse_event(raw: bytes) -> Event:
+    """Decode one wire message, raising :class:`InvalidEvent` with a reason naming the field."""
+    try:
+        return Event.model_validate_json(raw)
+    except ValidationError as err:
+        raise InvalidEvent(describe_validation_error(err)) from err
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    parts = []
+    for issue in err.errors():
+        where = ".".join(str(p) for p in issue["loc"]) or "body"
+        parts.append(f"{where}: {issue['msg']}")
+    return "; ".join(parts)

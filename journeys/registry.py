@@ -1,0 +1,42 @@
+"""Code journeys: importing the configured modules, and registering them in the store."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from sqlalchemy import select
+
+from journeys.dsl import Journey, registered_journeys
+from journeys.store.db import Sessions
+from journeys.store.models import JourneyDefinition
+
+
+def import_journeys(modules: list[str]) -> list[type[Journey]]:
+    """Import each module (and a package's submodules) so their ``@journey`` classes register."""
+    for name in modules:
+        module = importlib.import_module(name)
+        for info in pkgutil.walk_packages(getattr(module, "__path__", []), prefix=f"{name}."):
+            importlib.import_module(info.name)
+    return registered_journeys()
+
+
+async def register_code_journeys(sessions: Sessions, journeys: list[type[Journey]]) -> None:
+    """Upsert one definition row per (key, version); the router routes on these rows."""
+    async with sessions.begin() as session:
+        for cls in journeys:
+            spec = cls.spec
+            row = await session.scalar(
+                select(JourneyDefinition).where(
+                    JourneyDefinition.key == spec.key, JourneyDefinition.version == spec.version
+                )
+            )
+            if row is None:
+                row = JourneyDefinition(key=spec.key, version=spec.version, kind="code")
+                session.add(row)
+            row.workflow_type = spec.workflow_type
+            row.trigger_event = spec.trigger
+            row.exit_events = list(spec.exit_on)
+            row.listens_to = list(spec.listens_to)
+            row.description = spec.description
+            row.status = "active"

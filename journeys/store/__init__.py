@@ -1,0 +1,1 @@
+"""The SQLAlchemy store: definitions, customers, runs, deliveries and the audit trail."""

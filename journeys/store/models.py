@@ -1,0 +1,113 @@
+"""Every table of the store; Alembic autogenerate sees all of them through this module."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from journeys.store.base import Base, Timestamped
+
+
+class JourneyDefinition(Timestamped, Base):
+    """One version of a journey. Code journeys are registered here by the worker at start.
+
+    The router builds its in-memory index from the active rows, so a journey becomes routable
+    as soon as a worker serving it has started.
+    """
+
+    __tablename__ = "journey_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(20), default="code")
+    workflow_type: Mapped[str] = mapped_column(String(200))
+    trigger_event: Mapped[str] = mapped_column(String(200))
+    exit_events: Mapped[list[str]] = mapped_column(default=list)
+    listens_to: Mapped[list[str]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Customer(Timestamped, Base):
+    """A customer profile as journeys and templates see it; traits merge from events."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class JourneyRun(Base):
+    """One customer's pass through one journey version (a Temporal workflow execution chain)."""
+
+    __tablename__ = "journey_runs"
+    __table_args__ = (Index(None, "customer_id", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(500), index=True)
+    journey_key: Mapped[str] = mapped_column(String(200), index=True)
+    journey_version: Mapped[int]
+    customer_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    trigger_event: Mapped[str] = mapped_column(String(200))
+    trigger_message_id: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+    audit: Mapped[list[AuditEvent]] = relationship(
+        back_populates="run", order_by="AuditEvent.seq", lazy="raise"
+    )
+    deliveries: Mapped[list[Delivery]] = relationship(
+        back_populates="run", order_by="Delivery.id", lazy="raise"
+    )
+
+
+class Delivery(Base):
+    """One message a step produced; (run, step) is unique so a retried step never sends twice."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("run_id", "step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("journey_runs.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(String(200), index=True)
+    step: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(50))
+    provider: Mapped[str] = mapped_column(String(50))
+    template: Mapped[str] = mapped_column(String(200))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
+
+    run: Mapped[JourneyRun] = relationship(back_populates="deliveries", lazy="raise")
+
+
+class AuditEvent(Base):
+    """One explainable decision of a run (invariant 6). (run, seq) makes retried writes no-ops."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("run_id", "seq"), Index(None, "customer_id", "occurred_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("journey_runs.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(String(200))
+    journey_key: Mapped[str] = mapped_column(String(200))
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(30))
+    step: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime]
+
+    run: Mapped[JourneyRun] = relationship(back_populates="audit", lazy="raise")

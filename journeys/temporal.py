@@ -1,0 +1,72 @@
+"""Temporal client and the search attributes that let anyone find a customer's journeys.
+
+``temporal workflow list --query "CustomerId='c1'"`` and the Web UI rely on these attributes
+being registered on the namespace; registration is idempotent and done by the worker and `dev`.
+"""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from journeys.settings import Settings
+
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+JOURNEY_KEY = SearchAttributeKey.for_keyword("JourneyKey")
+JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
+
+_INDEXED = {
+    CUSTOMER_ID.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    JOURNEY_KEY.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    JOURNEY_VERSION.name: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+}
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register the attributes that are missing; "already exists" counts as done.
+
+    Temporal's time-skipping test server implements adding attributes but not listing them.
+    """
+    existing: set[str] = set()
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        existing = set(listed.custom_attributes)
+    except RPCError as err:
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+    for name, kind in _INDEXED.items():
+        if name in existing:
+            continue
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes={name: kind})
+            )
+        except RPCError as err:
+            if err.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+
+
+def run_search_attributes(customer_id: str, key: str, version: int) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(CUSTOMER_ID, customer_id),
+            SearchAttributePair(JOURNEY_KEY, key),
+            SearchAttributePair(JOURNEY_VERSION, version),
+        ]
+    )
+
+
+def workflow_id(journey_key: str, customer_id: str) -> str:
+    return f"journey/{journey_key}/{customer_id}"

@@ -1,0 +1,99 @@
+"""Test helpers: eventual assertions, free ports, events, and store queries."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+
+from journeys.contracts import JourneyOutcome
+from journeys.events import Event
+from journeys.store.db import Sessions
+from journeys.store.models import AuditEvent, Delivery, JourneyRun
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, timeout: float = 20.0, interval: float = 0.1
+) -> T:
+    """Retry ``probe`` until it returns without AssertionError; its last failure is raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await probe()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def customer_id() -> str:
+    return f"c-{uuid.uuid4().hex[:10]}"
+
+
+def track(name: str, customer: str, **properties: Any) -> Event:
+    return Event.model_validate(
+        {
+            "type": "track",
+            "event": name,
+            "userId": customer,
+            "properties": properties,
+            "context": {
+                "traits": {
+                    "first_name": "Ada",
+                    "phone": "+15550000001",
+                    "email": "ada@example.com",
+                }
+            },
+        }
+    )
+
+
+async def deliveries_of(sessions: Sessions, customer: str) -> list[Delivery]:
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(Delivery).where(Delivery.customer_id == customer).order_by(Delivery.id)
+        )
+        return list(rows.all())
+
+
+async def runs_of(sessions: Sessions, customer: str) -> list[JourneyRun]:
+    async with sessions() as session:
+        rows = await session.scalars(select(JourneyRun).where(JourneyRun.customer_id == customer))
+        return list(rows.all())
+
+
+async def audit_of(sessions: Sessions, customer: str) -> list[AuditEvent]:
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.customer_id == customer)
+            .order_by(AuditEvent.run_id, AuditEvent.seq)
+        )
+        return list(rows.all())
+
+
+async def journey_outcome(env: Any, workflow_id: str) -> JourneyOutcome:
+    """Wait for a run's result, letting the time-skipping server jump over its timers.
+
+    Only handles returned by the env's own ``start_workflow`` skip time on ``result()``; runs
+    started by the router are looked up by id, so unlock skipping around the wait here.
+    """
+    handle = env.client.get_workflow_handle(workflow_id, result_type=JourneyOutcome)
+    unlocked = getattr(env, "time_skipping_unlocked", None)
+    if unlocked is None:
+        return await handle.result()  # type: ignore[no-any-return]
+    async with unlocked():
+        return await handle.result()  # type: ignore[no-any-return]

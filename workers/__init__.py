@@ -1,0 +1,1 @@
+"""The long-running processes: Temporal worker, NATS router, and the embedded dev stack."""
