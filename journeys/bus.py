@@ -1,7 +1,7 @@
 """NATS JetStream: the stream every event lands in, its dead-letter stream, and publishing.
 
 An event is acknowledged to its producer only after JetStream stored it (invariant 1), and its
-``messageId`` is sent as ``Nats-Msg-Id`` so a retried publish is dropped by the stream (invariant 2).
+``messageId`` is sent as ``Nats-Msg-Id`` so the stream drops a retried publish (invariant 2).
 """
 
 from __future__ import annotations

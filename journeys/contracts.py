@@ -1,4 +1,4 @@
-"""Dataclasses that cross the Temporal boundary: workflow input, signal, query and activity payloads.
+"""Dataclasses that cross the Temporal boundary: workflow input, signal, query, activity payloads.
 
 They hold only plain data so workflow code can import them inside the sandbox, and each workflow
 input carries a ``version`` so it can evolve without breaking runs already in flight.

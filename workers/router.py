@@ -24,13 +24,14 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from journeys import bus
+from journeys import bus, temporal
 from journeys.contracts import EVENT_SIGNAL, JourneyStart
 from journeys.events import Event, InvalidEvent, parse_event
 from journeys.routing import JourneyIndex, load_index
 from journeys.settings import Settings
-from journeys.store.db import Sessions
+from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.temporal import run_search_attributes, workflow_id
+from workers.shutdown import stop_event
 
 log = logging.getLogger(__name__)
 
@@ -211,3 +212,22 @@ class Router:
             },
         )
         await msg.ack()
+
+
+async def serve(settings: Settings) -> None:
+    """Run the router until SIGTERM/SIGINT, then finish the batch in hand and drain."""
+    stop = stop_event()
+    nc = await bus.connect(settings, "router")
+    client = await temporal.connect(settings)
+    engine = create_engine(settings)
+    router = Router(nc.jetstream(), client, create_sessions(engine), settings)
+    running = asyncio.create_task(router.run())
+    try:
+        await asyncio.wait(
+            [running, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+        router.stop()
+        await running
+    finally:
+        await nc.drain()
+        await engine.dispose()

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from journeys import temporal
 from journeys.activities import JourneyActivities
 from journeys.channels import build_providers
 from journeys.dsl import Journey
+from journeys.registry import import_journeys, register_code_journeys
 from journeys.rendering import TemplateRenderer
 from journeys.settings import Settings
-from journeys.store.db import Sessions
+from journeys.store.db import Sessions, create_engine, create_sessions
+from workers.shutdown import stop_event
+
+log = logging.getLogger(__name__)
 
 # Contracts are plain dataclasses: passing them through keeps their real ``datetime`` type (the
 # sandbox proxies the datetime module) and spares re-importing them for every workflow run.
@@ -33,3 +40,26 @@ def build_worker(
         activities=activities.all(),
         workflow_runner=SANDBOX,
     )
+
+
+async def serve(settings: Settings) -> None:
+    """Run the worker until SIGTERM/SIGINT; in-flight tasks finish, nothing is lost on a kill."""
+    stop = stop_event()
+    client = await temporal.connect(settings)
+    await temporal.ensure_search_attributes(client, settings.temporal_namespace)
+    engine = create_engine(settings)
+    try:
+        sessions = create_sessions(engine)
+        journeys = import_journeys(settings.journey_modules)
+        await register_code_journeys(sessions, journeys)
+        worker = build_worker(client, settings, sessions, journeys)
+        log.info(
+            "worker: serving %s on task queue %r",
+            ", ".join(f"{j.spec.key} v{j.spec.version}" for j in journeys),
+            settings.task_queue,
+        )
+        async with worker:
+            await stop.wait()
+            log.info("worker: stopping")
+    finally:
+        await engine.dispose()

@@ -1,0 +1,56 @@
+"""A running worker + router in the test process, around real Temporal and NATS servers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from temporalio.client import Client
+
+from journeys import bus
+from journeys.events import Event
+from journeys.examples import CartRecovery, WelcomeSeries
+from journeys.registry import register_code_journeys
+from journeys.settings import Settings
+from journeys.store.db import Sessions
+from workers.router import Router
+from workers.worker import build_worker
+
+
+@dataclass
+class Pipeline:
+    nc: NATS
+    js: JetStreamContext
+    router: Router
+
+    async def publish(self, event: Event) -> None:
+        ack = await bus.publish_event(self.js, event)
+        assert ack.seq > 0
+
+
+@asynccontextmanager
+async def running_pipeline(
+    settings: Settings, client: Client, sessions: Sessions, *, with_worker: bool = True
+) -> AsyncIterator[Pipeline]:
+    journeys = [CartRecovery, WelcomeSeries]
+    await register_code_journeys(sessions, journeys)
+    nc = await nats.connect(settings.nats_url)
+    js = nc.jetstream()
+    await bus.ensure_streams(js, settings)
+    router = Router(js, client, sessions, settings)
+    routing = asyncio.create_task(router.run())
+    try:
+        if with_worker:
+            async with build_worker(client, settings, sessions, journeys):
+                yield Pipeline(nc, js, router)
+        else:
+            yield Pipeline(nc, js, router)
+    finally:
+        router.stop()
+        await asyncio.wait_for(routing, 30)
+        await nc.close()

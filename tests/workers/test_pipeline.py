@@ -1,0 +1,98 @@
+"""Through real NATS, the real router, a real worker and a real Temporal dev server."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from journeys import bus
+from journeys.contracts import JourneyOutcome
+from journeys.temporal import JOURNEY_KEY, workflow_id
+from tests.conftest import Store, make_settings
+from tests.helpers import customer_id, eventually, runs_of, track
+from tests.pipeline import running_pipeline
+
+
+async def test_cart_abandoned_starts_a_findable_run_and_purchase_ends_it(
+    tmp_path: Path, temporal_dev: Client, temporal_address: str, fresh_nats_url: str, store: Store
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        nats_url=fresh_nats_url,
+        temporal_address=temporal_address,
+        database_url=store.settings.database_url,
+    )
+    customer = customer_id()
+    wid = workflow_id("cart-recovery", customer)
+    async with running_pipeline(settings, temporal_dev, store.sessions) as pipeline:
+        await pipeline.publish(track("Cart Abandoned", customer, cart_id="K1"))
+
+        async def found_by_customer_query() -> None:
+            runs = [w async for w in temporal_dev.list_workflows(f"CustomerId = '{customer}'")]
+            assert [(r.id, r.status) for r in runs] == [(wid, WorkflowExecutionStatus.RUNNING)]
+            assert runs[0].typed_search_attributes.get(JOURNEY_KEY) == "cart-recovery"
+
+        await eventually(found_by_customer_query)
+
+        await pipeline.publish(track("Order Completed", customer, order_id="O1"))
+        handle = temporal_dev.get_workflow_handle(wid, result_type=JourneyOutcome)
+        outcome = await handle.result()
+
+    assert (outcome.status, outcome.reason) == ("exited", "exited on Order Completed")
+    assert outcome.messages_sent == 0
+    (run,) = await runs_of(store.sessions, customer)
+    assert (run.status, run.reason) == ("exited", "exited on Order Completed")
+
+
+async def test_malformed_messages_are_dead_lettered_and_the_stream_moves_on(
+    tmp_path: Path, temporal_dev: Client, temporal_address: str, fresh_nats_url: str, store: Store
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        nats_url=fresh_nats_url,
+        temporal_address=temporal_address,
+        database_url=store.settings.database_url,
+    )
+    customer = customer_id()
+    async with running_pipeline(settings, temporal_dev, store.sessions) as pipeline:
+        await pipeline.js.publish("events.track.garbage", b"\xff not json {")
+        await pipeline.js.publish(
+            "events.track.cart_abandoned", b'{"type": "track", "event": "Cart Abandoned"}'
+        )
+        await pipeline.js.publish(
+            "events.track.cart_abandoned",
+            b'{"type": "track", "event": "Cart Abandoned", "userId": "u", "properties": 7}',
+        )
+        await pipeline.publish(track("Cart Abandoned", customer))
+
+        async def started() -> None:
+            runs = await runs_of(store.sessions, customer)
+            assert [r.journey_key for r in runs] == ["cart-recovery"]
+
+        await eventually(started)
+        dead = await pipeline.js.pull_subscribe(
+            f"{settings.dlq_subject_prefix}.>", stream=settings.dlq_stream
+        )
+        letters = await dead.fetch(3, timeout=5)
+        reasons: dict[str, list[str]] = defaultdict(list)
+        for letter in letters:
+            assert letter.headers is not None
+            reasons[letter.headers[bus.HEADER_ORIGINAL_SUBJECT]].append(
+                letter.headers[bus.HEADER_DLQ_REASON]
+            )
+        assert letters[0].data == b"\xff not json {"
+        assert letters[0].subject == "dlq.events.track.garbage"
+
+    garbage, invalid = reasons["events.track.garbage"], reasons["events.track.cart_abandoned"]
+    assert len(garbage) == 1 and garbage[0].startswith("invalid event:")
+    assert sorted(invalid) == sorted(
+        [
+            "invalid event: body: Value error, userId or anonymousId is required",
+            "invalid event: properties: Input should be an object",
+        ]
+    )
+    await temporal_dev.get_workflow_handle(workflow_id("cart-recovery", customer)).terminate(
+        "test finished"
+    )

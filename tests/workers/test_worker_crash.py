@@ -1,0 +1,104 @@
+"""A worker SIGKILLed in the middle of the 15-minute wait: after a restart the journey finishes
+with exactly one SMS and one email.
+
+The worker is a real `journeys worker` process and Temporal a real dev server, so recovery goes
+the production way: the dead worker's sticky task times out and the new worker replays the run
+from history. (Temporal's time-skipping test server cannot do this: it measures the sticky
+timeout on its virtual clock, which stays locked while that task is outstanding.) To keep the
+test short the run is started with the demo clock, ``time_scale=360``: 15 min take 2.5 s.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import Client
+
+from journeys.contracts import JourneyOutcome, StepState
+from journeys.routing import load_index
+from journeys.settings import Settings
+from journeys.store.models import JourneyDefinition
+from journeys.temporal import workflow_id
+from tests.conftest import REPO, Store
+from tests.helpers import audit_of, customer_id, deliveries_of, eventually, runs_of, track
+from workers.router import EventRouter
+
+pytestmark = pytest.mark.slow
+
+TIME_SCALE = 360.0
+
+
+def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    variables = {
+        **os.environ,
+        "JOURNEYS_TEMPORAL_ADDRESS": settings.temporal_address,
+        "JOURNEYS_DATABASE_URL": settings.database_url,
+        "JOURNEYS_DATA_DIR": str(settings.data_dir),
+        "JOURNEYS_TASK_QUEUE": settings.task_queue,
+        "JOURNEYS_TEMPLATES_DIR": str(REPO / "templates"),
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "worker"],
+            env=variables,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def test_worker_killed_during_the_wait_finishes_with_one_sms_and_one_email(
+    temporal_dev: Client, temporal_address: str, store: Store, tmp_path: Path
+) -> None:
+    settings = store.settings.model_copy(
+        update={"temporal_address": temporal_address, "time_scale": TIME_SCALE}
+    )
+    customer = customer_id()
+    wid = workflow_id("cart-recovery", customer)
+    log = tmp_path / "worker.log"
+    first = start_worker(settings, log)
+    try:
+
+        async def registered() -> None:
+            async with store.sessions() as session:
+                keys = set(await session.scalars(select(JourneyDefinition.key)))
+            assert "cart-recovery" in keys, log.read_text()
+
+        await eventually(registered, timeout=60)
+        router = EventRouter(temporal_dev, settings, await load_index(store.sessions))
+        await router.route(track("Cart Abandoned", customer, cart_id="K9"))
+
+        async def waiting_fifteen_minutes() -> None:
+            step = await temporal_dev.get_workflow_handle(wid).query(
+                "current_step", result_type=StepState
+            )
+            assert step.description == "waiting 15 min"
+
+        await eventually(waiting_fifteen_minutes, timeout=30, interval=0.05)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert first.returncode == -signal.SIGKILL
+    assert await deliveries_of(store.sessions, customer) == []
+
+    second = start_worker(settings, log)
+    try:
+        handle = temporal_dev.get_workflow_handle(wid, result_type=JourneyOutcome)
+        outcome = await handle.result()
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+
+    assert (outcome.status, outcome.messages_sent) == ("completed", 2)
+    deliveries = await deliveries_of(store.sessions, customer)
+    assert [(d.channel, d.status) for d in deliveries] == [("sms", "sent"), ("email", "sent")]
+    (run,) = await runs_of(store.sessions, customer)
+    assert run.status == "completed"
+    kinds = [a.kind for a in await audit_of(store.sessions, customer)]
+    assert kinds == ["entered", "waiting", "sent", "waiting", "sent", "completed"]

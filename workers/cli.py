@@ -1,0 +1,161 @@
+"""The `journeys` command: run the stack, its parts, migrations, and publish events by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Annotated, Any
+
+import typer
+
+from journeys.settings import Settings, get_settings
+from workers.logs import configure_logging
+
+app = typer.Typer(
+    help="Journeys: customer events on NATS drive durable Temporal journeys.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def dev(
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            help="Divide journey waits by this factor for runs started now (60: 15 min -> 15 s).",
+            min=1.0,
+        ),
+    ] = 1.0,
+) -> None:
+    """Start everything on this machine: Temporal, NATS, migrations, worker, router and API."""
+    from workers.dev import run_dev
+
+    configure_logging("dev")
+    settings = get_settings()
+    if time_scale != 1.0:
+        settings = settings.model_copy(update={"time_scale": time_scale})
+    raise typer.Exit(asyncio.run(run_dev(settings)))
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Bring the database schema to REVISION (default: the newest)."""
+    from workers.migrate import upgrade
+
+    configure_logging("migrate")
+    upgrade(get_settings(), revision)
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker: the journey workflows and their activities."""
+    from workers.worker import serve
+
+    configure_logging("worker")
+    asyncio.run(serve(get_settings()))
+
+
+@app.command()
+def router() -> None:
+    """Run the router: NATS events -> journey starts and signals."""
+    from workers.router import serve
+
+    configure_logging("router")
+    asyncio.run(serve(get_settings()))
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Defaults to JOURNEYS_API_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Defaults to JOURNEYS_API_PORT.")] = None,
+) -> None:
+    """Run the HTTP API (ingestion, journeys, customers' timelines)."""
+    import uvicorn
+
+    configure_logging("api")
+    settings = get_settings()
+    uvicorn.run(
+        "api.main:app",
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_config=None,
+    )
+
+
+@app.command()
+def publish(
+    event: Annotated[str, typer.Argument(help='Event name, e.g. "Cart Abandoned".')],
+    user: Annotated[str | None, typer.Option("--user", "-u", help="userId.")] = None,
+    anonymous_id: Annotated[str | None, typer.Option(help="anonymousId.")] = None,
+    prop: Annotated[
+        list[str] | None, typer.Option("--prop", "-p", help="Property KEY=VALUE (JSON values).")
+    ] = None,
+    trait: Annotated[
+        list[str] | None, typer.Option("--trait", "-t", help="Trait KEY=VALUE (context.traits).")
+    ] = None,
+    message_id: Annotated[str | None, typer.Option(help="Idempotency key (default: new).")] = None,
+) -> None:
+    """Publish one track event to JetStream and wait for its ack."""
+    from pydantic import ValidationError
+
+    from journeys.events import Event, describe_validation_error
+
+    payload: dict[str, Any] = {
+        "type": "track",
+        "event": event,
+        "properties": _pairs(prop or [], "--prop", parse_json=True),
+        "context": {"traits": _pairs(trait or [], "--trait", parse_json=False)},
+    }
+    for key, value in (("userId", user), ("anonymousId", anonymous_id), ("messageId", message_id)):
+        if value:
+            payload[key] = value
+    try:
+        parsed = Event.model_validate(payload)
+    except ValidationError as err:
+        raise typer.BadParameter(describe_validation_error(err)) from err
+    ack = asyncio.run(_publish(get_settings(), parsed))
+    typer.echo(json.dumps(ack))
+
+
+async def _publish(settings: Settings, event: Any) -> dict[str, Any]:
+    from journeys import bus
+
+    nc = await bus.connect(settings, "cli")
+    try:
+        js = nc.jetstream()
+        await bus.ensure_streams(js, settings)
+        ack = await bus.publish_event(js, event)
+        return {
+            "subject": event.subject,
+            "messageId": event.message_id,
+            "stream": ack.stream,
+            "seq": ack.seq,
+            "duplicate": bool(ack.duplicate),
+        }
+    finally:
+        await nc.drain()
+
+
+def _pairs(items: list[str], option: str, *, parse_json: bool) -> dict[str, Any]:
+    """``total=42.5`` -> {"total": 42.5} with ``parse_json``; otherwise values stay strings
+    (a phone number must not become an integer)."""
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{option} {item!r}: expected KEY=VALUE")
+        result[key] = raw
+        if parse_json:
+            with contextlib.suppress(json.JSONDecodeError):
+                result[key] = json.loads(raw)
+    return result
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""`journeys dev`: the whole stack on one machine, no Docker.
+
+Order matters: servers first (reused when something already listens on the configured address),
+then migrations, then the worker, whose start registers the code journeys the router routes on,
+then the router and the API. Ctrl-C stops them in reverse order; servers we started stop last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from sqlalchemy import func, select
+
+from journeys.settings import Settings
+from journeys.store.db import create_engine, create_sessions
+from journeys.store.models import JourneyDefinition
+from workers.migrate import upgrade_async
+from workers.servers import (
+    ServerProcess,
+    is_listening,
+    nats_command,
+    split_hostport,
+    start_server,
+    temporal_command,
+)
+from workers.shutdown import stop_event
+
+log = logging.getLogger("journeys.dev")
+
+NATS_MONITOR_PORT = 8222
+
+
+@dataclass
+class Child:
+    name: str
+    process: asyncio.subprocess.Process
+
+
+async def run_dev(settings: Settings) -> int:
+    stop = stop_event()
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    servers: list[ServerProcess] = []
+    children: list[Child] = []
+    try:
+        servers += await asyncio.to_thread(_start_servers, settings)
+        await upgrade_async(settings)
+        log.info("database: migrated (%s)", settings.database_url)
+
+        env = _child_env(settings)
+        children.append(await _spawn("worker", env))
+        await _wait_for_definitions(settings, children[0])
+        children.append(await _spawn("router", env))
+        children.append(await _spawn("api", env))
+        _print_banner(settings)
+
+        waits = [asyncio.create_task(c.process.wait()) for c in children]
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopped, *waits], return_when=asyncio.FIRST_COMPLETED)
+        if stopped not in done:
+            dead = next(c for c, w in zip(children, waits, strict=True) if w in done)
+            log.error("%s exited with %s; stopping the stack", dead.name, dead.process.returncode)
+            return 1
+        return 0
+    finally:
+        await _stop_children(children)
+        for server in reversed(servers):
+            log.info("stopping %s", server.name)
+            await asyncio.to_thread(server.stop)
+        log.info("stopped")
+
+
+def _start_servers(settings: Settings) -> list[ServerProcess]:
+    started: list[ServerProcess] = []
+    logs = settings.data_dir.resolve() / "logs"
+    host, port = split_hostport(settings.temporal_address, 7233)
+    if is_listening(host, port):
+        log.info("Temporal: reusing the server already listening on %s:%d", host, port)
+    else:
+        ui_port = urlparse(settings.temporal_ui_url).port or 8233
+        db_file = settings.data_dir.resolve() / "temporal.db"
+        log.info("Temporal: starting the dev server (%s, WAL)", db_file)
+        started.append(
+            start_server(
+                "temporal",
+                temporal_command(db_file, host, port, ui_port),
+                host,
+                port,
+                logs / "temporal.log",
+            )
+        )
+    host, port = split_hostport(settings.nats_url, 4222)
+    if is_listening(host, port):
+        log.info("NATS: reusing the server already listening on %s:%d", host, port)
+    else:
+        store = settings.data_dir.resolve() / "nats"
+        log.info("NATS: starting nats-server with JetStream (%s)", store)
+        started.append(
+            start_server(
+                "nats-server",
+                nats_command(store, host, port, NATS_MONITOR_PORT),
+                host,
+                port,
+                logs / "nats.log",
+            )
+        )
+    return started
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    """Children read the same settings; pass the ones `dev` may have changed explicitly."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "JOURNEYS_DATA_DIR": str(settings.data_dir.resolve()),
+            "JOURNEYS_DATABASE_URL": settings.database_url,
+            "JOURNEYS_TIME_SCALE": str(settings.time_scale),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+async def _spawn(command: str, env: dict[str, str]) -> Child:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "workers.cli", command, env=env, start_new_session=True
+    )
+    return Child(command, process)
+
+
+async def _wait_for_definitions(settings: Settings, worker: Child, timeout: float = 60) -> None:
+    """The router indexes registered journeys; start it once the worker has registered them."""
+    engine = create_engine(settings)
+    sessions = create_sessions(engine)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if worker.process.returncode is not None:
+                raise RuntimeError("the worker exited during start-up; see its log above")
+            async with sessions() as session:
+                count = await session.scalar(select(func.count(JourneyDefinition.id)))
+            if count:
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"the worker registered no journey within {timeout:.0f} s")
+    finally:
+        await engine.dispose()
+
+
+async def _stop_children(children: list[Child]) -> None:
+    for child in reversed(children):
+        if child.process.returncode is None:
+            log.info("stopping %s", child.name)
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(child.process.wait(), 20)
+            except TimeoutError:
+                child.process.kill()
+                await child.process.wait()
+
+
+def _print_banner(settings: Settings) -> None:
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    scale = (
+        f"journey waits run {settings.time_scale:g}x faster (15 min -> "
+        f"{15 * 60 / settings.time_scale:g} s)"
+        if settings.time_scale != 1
+        else "journey waits run in real time (try --time-scale 60 for a demo)"
+    )
+    print(
+        "\n"
+        "  Journeys is up. Ctrl-C stops everything.\n\n"
+        f"  API            {api}   (docs: {api}/docs)\n"
+        f"  Temporal UI    {settings.temporal_ui_url}\n"
+        f"  Temporal       {settings.temporal_address}\n"
+        f"  NATS           {settings.nats_url}\n"
+        f"  Database       {settings.database_url}\n"
+        f"  Clock          {scale}\n\n"
+        '  Try: journeys publish "Cart Abandoned" --user c1 --prop cart_id=K1 '
+        "--trait phone=+15550001111\n",
+        flush=True,
+    )
