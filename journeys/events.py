@@ -11,7 +11,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from journeys.contracts import JourneyEvent
 
@@ -28,7 +36,8 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, str_strip_whitespace=True)
 
     type: EventType = "track"
-    event: str | None = Field(default=None, min_length=1, max_length=200)
+    # validate_default: these fields are checked even when absent, so an error names them.
+    event: str | None = Field(default=None, min_length=1, max_length=200, validate_default=True)
     user_id: str | None = Field(
         default=None,
         min_length=1,
@@ -42,6 +51,7 @@ class Event(BaseModel):
         max_length=200,
         alias="anonymousId",
         validation_alias=AliasChoices("anonymousId", "anonymous_id"),
+        validate_default=True,
     )
     message_id: str = Field(
         default_factory=lambda: str(uuid.uuid4()),
@@ -55,15 +65,24 @@ class Event(BaseModel):
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _check_identity_and_name(self) -> Event:
-        if not self.user_id and not self.anonymous_id:
-            raise ValueError("userId or anonymousId is required")
-        if self.type == "track" and not self.event:
+    @field_validator("event")
+    @classmethod
+    def _track_needs_a_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("type", "track") == "track" and not value:
             raise ValueError("event is required for a track call")
-        if self.timestamp.tzinfo is None:
-            self.timestamp = self.timestamp.replace(tzinfo=UTC)
-        return self
+        return value
+
+    @field_validator("anonymous_id")
+    @classmethod
+    def _someone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value and not info.data.get("user_id"):
+            raise ValueError("userId or anonymousId is required")
+        return value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
     @property
     def customer_id(self) -> str:
@@ -116,8 +135,17 @@ def parse_event(raw: bytes) -> Event:
 
 
 def describe_validation_error(err: ValidationError) -> str:
+    """One line naming each field at fault by its wire name (``userId``, not ``user_id``)."""
     parts = []
     for issue in err.errors():
-        where = ".".join(str(p) for p in issue["loc"]) or "body"
-        parts.append(f"{where}: {issue['msg']}")
+        loc = [wire_name(str(p)) if i == 0 else str(p) for i, p in enumerate(issue["loc"])]
+        parts.append(f"{'.'.join(loc) or 'body'}: {issue['msg']}")
     return "; ".join(parts)
+
+
+def wire_name(field: str) -> str:
+    """The name a producer uses for an envelope field: ``user_id`` -> ``userId``."""
+    return _WIRE_NAMES.get(field, field)
+
+
+_WIRE_NAMES = {name: field.alias for name, field in Event.model_fields.items() if field.alias}

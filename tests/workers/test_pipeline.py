@@ -89,7 +89,7 @@ async def test_malformed_messages_are_dead_lettered_and_the_stream_moves_on(
     assert len(garbage) == 1 and garbage[0].startswith("invalid event:")
     assert sorted(invalid) == sorted(
         [
-            "invalid event: body: Value error, userId or anonymousId is required",
+            "invalid event: anonymousId: Value error, userId or anonymousId is required",
             "invalid event: properties: Input should be an object",
         ]
     )

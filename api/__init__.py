@@ -1,0 +1,1 @@
+"""The HTTP face of Journeys: event ingestion, journey definitions and customer histories."""

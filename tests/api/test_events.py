@@ -1,0 +1,132 @@
+"""POST /v1/track: 200 only once JetStream stored the event, and never a second copy of it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
+from nats.js.errors import NotFoundError
+
+from journeys.settings import Settings
+from tests.api.serving import serve
+from tests.helpers import customer_id, free_port
+from workers.servers import nats_command, start_server
+
+SUBJECT = "events.track.cart_abandoned"
+
+
+async def stored(js: JetStreamContext, message_id: str) -> list[RawStreamMsg]:
+    """Every message on SUBJECT in EVENTS whose Nats-Msg-Id is ``message_id``."""
+    found: list[RawStreamMsg] = []
+    seq = 1
+    while True:
+        try:
+            msg = await js.get_msg("EVENTS", seq=seq, subject=SUBJECT, next=True)
+        except NotFoundError:
+            return found
+        if (msg.headers or {}).get("Nats-Msg-Id") == message_id:
+            found.append(msg)
+        seq = (msg.seq or seq) + 1
+
+
+def cart_abandoned(**fields: object) -> dict[str, object]:
+    return {
+        "event": "Cart Abandoned",
+        "userId": customer_id(),
+        "properties": {"cart_id": "K1", "total": 42.5},
+        **fields,
+    }
+
+
+async def test_track_answers_after_the_event_is_in_the_stream(
+    client: httpx.AsyncClient, jetstream: JetStreamContext
+) -> None:
+    body = cart_abandoned(type="identify", integrations={"All": True})
+
+    response = await client.post("/v1/track", json=body)
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["success"] is True and answer["duplicate"] is False
+    (msg,) = await stored(jetstream, answer["messageId"])
+    assert msg.subject == SUBJECT
+    event = json.loads(msg.data or b"")
+    assert event["type"] == "track", "this endpoint only tracks, whatever type was sent"
+    assert (event["userId"], event["properties"]) == (body["userId"], body["properties"])
+    assert event["integrations"] == {"All": True}, "unknown Segment fields are kept"
+
+
+async def test_same_message_id_twice_is_stored_once(
+    client: httpx.AsyncClient, jetstream: JetStreamContext
+) -> None:
+    body = cart_abandoned(messageId=f"m-{uuid.uuid4()}")
+
+    first = await client.post("/v1/track", json=body)
+    second = await client.post("/v1/track", json=body)
+
+    assert first.status_code == second.status_code == 200
+    assert first.json() == {"success": True, "messageId": body["messageId"], "duplicate": False}
+    assert second.json() == {"success": True, "messageId": body["messageId"], "duplicate": True}
+    assert len(await stored(jetstream, str(body["messageId"]))) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"event": "Cart Abandoned"}, "anonymousId"),
+        ({"userId": "u1"}, "event"),
+        ({"event": "Cart Abandoned", "userId": ""}, "userId"),
+        ({"event": "Cart Abandoned", "userId": "u1", "timestamp": "yesterday"}, "timestamp"),
+    ],
+)
+async def test_invalid_event_is_a_4xx_naming_the_field_and_stores_nothing(
+    client: httpx.AsyncClient, jetstream: JetStreamContext, body: dict[str, object], field: str
+) -> None:
+    message_id = f"m-{uuid.uuid4()}"
+
+    response = await client.post("/v1/track", json={**body, "messageId": message_id})
+
+    assert response.status_code == 422
+    assert ["body", field] in [error["loc"] for error in response.json()["detail"]]
+    assert await stored(jetstream, message_id) == []
+
+
+async def test_no_stream_or_nats_down_is_a_503_never_a_2xx(
+    api_settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    server = await asyncio.to_thread(
+        start_server,
+        "nats-server",
+        nats_command(tmp_path / "own-nats", "127.0.0.1", port, None),
+        "127.0.0.1",
+        port,
+        tmp_path / "own-nats.log",
+    )
+    url = f"nats://127.0.0.1:{port}"
+    try:
+        async with serve(api_settings.model_copy(update={"nats_url": url})) as client:
+            admin = await nats.connect(url)
+            await admin.jetstream().delete_stream("EVENTS")
+            await admin.close()
+            no_stream = await client.post("/v1/track", json=cart_abandoned())
+
+            await asyncio.to_thread(server.stop)
+            nats_down = await client.post("/v1/track", json=cart_abandoned())
+            health = await client.get("/health")
+    finally:
+        await asyncio.to_thread(server.stop)
+
+    assert no_stream.status_code == 503
+    assert "no response from stream" in no_stream.json()["detail"]
+    assert nats_down.status_code == 503
+    assert "retry with the same messageId" in nats_down.json()["detail"]
+    assert health.status_code == 503
+    assert health.json()["checks"]["nats"] != "ok"
