@@ -37,7 +37,7 @@ async def connect(settings: Settings, name: str) -> NATS:
         log.warning("NATS reconnected (%s)", name)
 
     return await nats.connect(
-        settings.nats_url,
+        settings.nats_servers,
         name=f"journeys-{name}",
         error_cb=error_cb,
         disconnected_cb=disconnected_cb,
@@ -54,12 +54,14 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
             subjects=[settings.events_subjects],
             storage=StorageType.FILE,
             duplicate_window=settings.dedup_window_seconds,
+            num_replicas=settings.stream_replicas,
         ),
         StreamConfig(
             name=settings.dlq_stream,
             subjects=[f"{settings.dlq_subject_prefix}.>"],
             storage=StorageType.FILE,
             duplicate_window=settings.dedup_window_seconds,
+            num_replicas=settings.stream_replicas,
         ),
     ]
     for config in streams:

@@ -20,11 +20,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".journeys")
     database_url: str = ""
 
+    # One URL, or several separated by commas (the seed servers of a cluster).
     nats_url: str = "nats://127.0.0.1:4222"
     events_stream: str = "EVENTS"
     events_subjects: str = "events.>"
     dlq_stream: str = "EVENTS_DLQ"
     dlq_subject_prefix: str = "dlq"
+    # 3 on a clustered JetStream, so the streams survive the loss of a node.
+    stream_replicas: int = Field(default=1, ge=1, le=5)
     # JetStream drops a re-published messageId inside this window (invariant 2, first layer).
     dedup_window_seconds: float = 120.0
 
@@ -61,6 +64,10 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'journeys.db'}"
         return self
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
 
     @property
     def is_sqlite(self) -> bool:
