@@ -23,7 +23,7 @@ from journeys.store.db import create_engine, create_sessions
 
 log = logging.getLogger(__name__)
 
-# The NATS client retries forever by design; at start-up we would rather fail loudly.
+# A long-running worker may wait for NATS; the API would rather fail loudly at start-up.
 NATS_CONNECT_TIMEOUT = 10.0
 NATS_DRAIN_TIMEOUT = 10.0
 
@@ -51,12 +51,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 async def _connect_nats(settings: Settings) -> NATS:
     try:
-        return await asyncio.wait_for(bus.connect(settings, "api"), NATS_CONNECT_TIMEOUT)
-    except TimeoutError as err:
-        raise RuntimeError(
-            f"NATS at {settings.nats_url} unreachable for {NATS_CONNECT_TIMEOUT:.0f} s; "
-            "the API cannot accept events without it"
-        ) from err
+        return await bus.connect(settings, "api", timeout=NATS_CONNECT_TIMEOUT)
+    except bus.NatsUnavailable as err:
+        raise RuntimeError(f"{err}; the API cannot accept events without it") from err
 
 
 async def _close_nats(connection: NATS) -> None:

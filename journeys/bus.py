@@ -6,9 +6,9 @@ An event is acknowledged to its producer only after JetStream stored it (invaria
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, StorageType, StreamConfig
@@ -24,19 +24,29 @@ HEADER_ORIGINAL_SUBJECT = "Journeys-Original-Subject"
 HEADER_ORIGINAL_SEQUENCE = "Journeys-Original-Sequence"
 
 
-async def connect(settings: Settings, name: str) -> NATS:
-    """Connect with callbacks that log every disconnect and error instead of swallowing them."""
+class NatsUnavailable(ConnectionError):
+    """NATS could not be reached in time; the message says where."""
+
+
+async def connect(settings: Settings, name: str, *, timeout: float | None = None) -> NATS:
+    """Connect with callbacks that log every disconnect and error instead of swallowing them.
+
+    Once connected the client reconnects forever. The first connection is retried forever too
+    (a long-running process waits for NATS to come up) unless ``timeout`` bounds it.
+    """
+    connection = NATS()
 
     async def error_cb(err: Exception) -> None:
         log.error("NATS error (%s): %s", name, err)
 
     async def disconnected_cb() -> None:
-        log.warning("NATS disconnected (%s)", name)
+        if not (connection.is_closed or connection.is_draining):
+            log.warning("NATS disconnected (%s)", name)
 
     async def reconnected_cb() -> None:
         log.warning("NATS reconnected (%s)", name)
 
-    return await nats.connect(
+    connecting = connection.connect(
         settings.nats_servers,
         name=f"journeys-{name}",
         error_cb=error_cb,
@@ -44,6 +54,12 @@ async def connect(settings: Settings, name: str) -> NATS:
         reconnected_cb=reconnected_cb,
         max_reconnect_attempts=-1,
     )
+    try:
+        await asyncio.wait_for(connecting, timeout)
+    except TimeoutError as err:
+        await connection.close()
+        raise NatsUnavailable(f"NATS at {settings.nats_url} unreachable for {timeout:g} s") from err
+    return connection
 
 
 async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:

@@ -145,6 +145,7 @@ class Journey:
             start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
             retry_policy=_RETRY,
         )
+        self._set_step("entered", f"entered on {trigger.name}")
         await self._audit("entered", f"entered on {trigger.name}", data=_event_ref(trigger))
         try:
             self._checkpoint()

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     events_subjects: str = "events.>"
     dlq_stream: str = "EVENTS_DLQ"
     dlq_subject_prefix: str = "dlq"
+    # HTTP monitoring port of the nats-server `journeys dev` starts.
+    nats_monitor_port: int = 8222
     # 3 on a clustered JetStream, so the streams survive the loss of a node.
     stream_replicas: int = Field(default=1, ge=1, le=5)
     # JetStream drops a re-published messageId inside this window (invariant 2, first layer).

@@ -115,14 +115,20 @@ def publish(
         parsed = Event.model_validate(payload)
     except ValidationError as err:
         raise typer.BadParameter(describe_validation_error(err)) from err
-    ack = asyncio.run(_publish(get_settings(), parsed))
+    from journeys.bus import NatsUnavailable
+
+    try:
+        ack = asyncio.run(_publish(get_settings(), parsed))
+    except NatsUnavailable as err:
+        typer.echo(f"not published: {err}", err=True)
+        raise typer.Exit(1) from err
     typer.echo(json.dumps(ack))
 
 
 async def _publish(settings: Settings, event: Any) -> dict[str, Any]:
     from journeys import bus
 
-    nc = await bus.connect(settings, "cli")
+    nc = await bus.connect(settings, "cli", timeout=10)
     try:
         js = nc.jetstream()
         await bus.ensure_streams(js, settings)

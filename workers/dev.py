@@ -35,8 +35,6 @@ from workers.shutdown import stop_event
 
 log = logging.getLogger("journeys.dev")
 
-NATS_MONITOR_PORT = 8222
-
 
 @dataclass
 class Child:
@@ -106,7 +104,7 @@ def _start_servers(settings: Settings) -> list[ServerProcess]:
         started.append(
             start_server(
                 "nats-server",
-                nats_command(store, host, port, NATS_MONITOR_PORT),
+                nats_command(store, host, port, settings.nats_monitor_port),
                 host,
                 port,
                 logs / "nats.log",

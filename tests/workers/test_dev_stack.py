@@ -1,0 +1,89 @@
+"""`journeys dev`, the README's first command, as a user runs it: the stack comes up, a journey
+runs through the HTTP API, and Ctrl-C (SIGINT) stops every process it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import REPO
+from tests.helpers import customer_id, eventually, free_port
+
+pytestmark = pytest.mark.slow
+
+
+async def test_dev_starts_the_stack_runs_a_journey_and_stops_cleanly(tmp_path: Path) -> None:
+    api_port = free_port()
+    variables = {
+        **os.environ,
+        "JOURNEYS_DATA_DIR": str(tmp_path / "data"),
+        "JOURNEYS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "JOURNEYS_TEMPORAL_UI_URL": f"http://127.0.0.1:{free_port()}",
+        "JOURNEYS_NATS_URL": f"nats://127.0.0.1:{free_port()}",
+        "JOURNEYS_NATS_MONITOR_PORT": str(free_port()),
+        "JOURNEYS_API_PORT": str(api_port),
+        "JOURNEYS_TEMPLATES_DIR": str(REPO / "templates"),
+    }
+    log = tmp_path / "dev.log"
+    with log.open("wb") as out:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "dev", "--time-scale", "600"],
+            env=variables,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    family = psutil.Process(launcher.pid)
+    customer = customer_id()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as api:
+
+            async def healthy() -> None:
+                try:
+                    response = await api.get("/health")
+                except httpx.TransportError as err:
+                    raise AssertionError(f"API not up yet: {err}\n{log.read_text()}") from err
+                assert response.status_code == 200, response.text
+
+            await eventually(healthy, timeout=90, interval=0.5)
+            started = {p.pid for p in family.children(recursive=True)}
+            assert len(started) >= 5, "temporal, nats-server, worker, router and api"
+
+            trait = {"traits": {"first_name": "Ada", "phone": "+15550001111"}}
+            cart = {"userId": customer, "event": "Cart Abandoned", "context": trait}
+            assert (await api.post("/v1/track", json=cart)).status_code == 200
+
+            async def sms_sent() -> list[dict[str, object]]:
+                response = await api.get(f"/v1/customers/{customer}/journeys")
+                assert response.status_code == 200, response.text
+                (run,) = response.json()["runs"]
+                assert [d["channel"] for d in run["deliveries"]] == ["sms"]
+                return run["timeline"]  # type: ignore[no-any-return]
+
+            await eventually(sms_sent, timeout=30)
+            purchase = {"userId": customer, "event": "Order Completed"}
+            assert (await api.post("/v1/track", json=purchase)).status_code == 200
+
+            async def exited() -> None:
+                response = await api.get(f"/v1/customers/{customer}/journeys")
+                (run,) = response.json()["runs"]
+                assert (run["status"], run["reason"]) == ("exited", "exited on Order Completed")
+                assert [d["channel"] for d in run["deliveries"]] == ["sms"]
+
+            await eventually(exited, timeout=30)
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        code = launcher.wait(60)
+
+    output = log.read_text()
+    assert code == 0, output
+    assert "Journeys is up" in output and "stopped" in output
+    assert "Temporal: starting the dev server" in output
+    assert [p for p in psutil.pids() if p in started and psutil.pid_exists(p)] == []
