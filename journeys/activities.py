@@ -31,7 +31,7 @@ from journeys.dsl import (
     ACTIVITY_RECORD_EXIT,
     ACTIVITY_SEND,
 )
-from journeys.rendering import TemplateError, TemplateRenderer
+from journeys.rendering import RenderedMessage, TemplateError, TemplateRenderer
 from journeys.store.db import Sessions
 from journeys.store.models import AuditEvent, Customer, Delivery, JourneyRun
 
@@ -147,25 +147,11 @@ class JourneyActivities:
         )
 
     async def _claim(
-        self, request: SendRequest, provider: str, recipient: str, rendered: Any
+        self, request: SendRequest, provider: str, recipient: str, rendered: RenderedMessage
     ) -> Delivery:
         try:
             async with self.sessions.begin() as session:
-                delivery = Delivery(
-                    run_id=request.run.run_id,
-                    customer_id=request.run.customer_id,
-                    step=request.step,
-                    channel=request.channel,
-                    provider=provider,
-                    template=request.template,
-                    recipient=recipient,
-                    subject=rendered.subject,
-                    body=rendered.text,
-                    html=rendered.html,
-                    status="sending",
-                    reason="",
-                    requested_at=request.requested_at,
-                )
+                delivery = _new_delivery(request, provider, recipient, rendered)
                 session.add(delivery)
             return delivery
         except IntegrityError:
@@ -191,17 +177,8 @@ class JourneyActivities:
                 else await _delivery(session, run.run_id, request.step)
             )
             if delivery is None:
-                delivery = Delivery(
-                    run_id=run.run_id,
-                    customer_id=run.customer_id,
-                    step=request.step,
-                    channel=request.channel,
-                    provider=self.providers[request.channel].name
-                    if request.channel in self.providers
-                    else "none",
-                    template=request.template,
-                    requested_at=request.requested_at,
-                )
+                provider = self.providers.get(request.channel)
+                delivery = _new_delivery(request, provider.name if provider else "none")
                 session.add(delivery)
             delivery.status = status
             delivery.reason = reason
@@ -234,6 +211,30 @@ async def _delivery(session: AsyncSession, run_id: str, step: str) -> Delivery |
         select(Delivery).where(Delivery.run_id == run_id, Delivery.step == step)
     )
     return found
+
+
+def _new_delivery(
+    request: SendRequest,
+    provider: str,
+    recipient: str | None = None,
+    rendered: RenderedMessage | None = None,
+) -> Delivery:
+    """A delivery row in its first state, ``sending``; the step's outcome updates it."""
+    return Delivery(
+        run_id=request.run.run_id,
+        customer_id=request.run.customer_id,
+        step=request.step,
+        channel=request.channel,
+        provider=provider,
+        template=request.template,
+        recipient=recipient,
+        subject=rendered.subject if rendered else None,
+        body=rendered.text if rendered else None,
+        html=rendered.html if rendered else None,
+        status="sending",
+        reason="",
+        requested_at=request.requested_at,
+    )
 
 
 def _result(delivery: Delivery) -> SendResult:

@@ -56,50 +56,51 @@ def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("servers")
 
 
+def start_nats(folder: Path) -> ServerProcess:
+    port = free_port()
+    command = nats_command(folder / "store", "127.0.0.1", port, None)
+    return start_server("nats-server", command, "127.0.0.1", port, folder / "nats.log")
+
+
+def start_temporal(folder: Path) -> ServerProcess:
+    port = free_port()
+    command = temporal_command(folder / "temporal.db", "127.0.0.1", port, None)
+    return start_server("temporal", command, "127.0.0.1", port, folder / "temporal.log")
+
+
+def nats_url_of(server: ServerProcess) -> str:
+    return f"nats://{server.host}:{server.port}"
+
+
 @pytest.fixture(scope="session")
 def nats_server(servers_dir: Path) -> Iterator[ServerProcess]:
-    port = free_port()
-    server = start_server(
-        "nats-server",
-        nats_command(servers_dir / "nats", "127.0.0.1", port, None),
-        "127.0.0.1",
-        port,
-        servers_dir / "nats.log",
-    )
+    server = start_nats(servers_dir / "nats")
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def nats_url(nats_server: ServerProcess) -> str:
-    return f"nats://127.0.0.1:{nats_server.port}"
+    return nats_url_of(nats_server)
 
 
 @pytest.fixture
-def fresh_nats_url(tmp_path: Path) -> Iterator[str]:
-    """A nats-server of this test's own: its router's durable consumer sees only its events."""
-    port = free_port()
-    server = start_server(
-        "nats-server",
-        nats_command(tmp_path / "nats", "127.0.0.1", port, None),
-        "127.0.0.1",
-        port,
-        tmp_path / "nats.log",
-    )
-    yield f"nats://127.0.0.1:{port}"
+def fresh_nats(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A nats-server of this test's own: a router's durable consumer sees only this test's
+    events, and the test may stop the server."""
+    server = start_nats(tmp_path / "own-nats")
+    yield server
     server.stop()
+
+
+@pytest.fixture
+def fresh_nats_url(fresh_nats: ServerProcess) -> str:
+    return nats_url_of(fresh_nats)
 
 
 @pytest.fixture(scope="session")
 def temporal_dev_server(servers_dir: Path) -> Iterator[ServerProcess]:
-    port = free_port()
-    server = start_server(
-        "temporal",
-        temporal_command(servers_dir / "temporal.db", "127.0.0.1", port, None),
-        "127.0.0.1",
-        port,
-        servers_dir / "temporal.log",
-    )
+    server = start_temporal(servers_dir / "temporal")
     yield server
     server.stop()
 

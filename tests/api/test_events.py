@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from pathlib import Path
 
 import httpx
 import nats
@@ -16,8 +15,9 @@ from nats.js.errors import NotFoundError
 
 from journeys.settings import Settings
 from tests.api.serving import serve
-from tests.helpers import customer_id, free_port
-from workers.servers import nats_command, start_server
+from tests.conftest import nats_url_of
+from tests.helpers import customer_id
+from workers.servers import ServerProcess
 
 SUBJECT = "events.track.cart_abandoned"
 
@@ -99,18 +99,10 @@ async def test_invalid_event_is_a_4xx_naming_the_field_and_stores_nothing(
 
 
 async def test_no_stream_or_nats_down_is_a_503_never_a_2xx(
-    api_settings: Settings, tmp_path: Path
+    api_settings: Settings, fresh_nats: ServerProcess
 ) -> None:
-    port = free_port()
-    server = await asyncio.to_thread(
-        start_server,
-        "nats-server",
-        nats_command(tmp_path / "own-nats", "127.0.0.1", port, None),
-        "127.0.0.1",
-        port,
-        tmp_path / "own-nats.log",
-    )
-    url = f"nats://127.0.0.1:{port}"
+    server = fresh_nats
+    url = nats_url_of(server)
     try:
         async with serve(api_settings.model_copy(update={"nats_url": url})) as client:
             admin = await nats.connect(url)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import JourneyOutcome, StepState
@@ -19,9 +21,16 @@ from workers.worker import build_worker
 TOLERANCE = timedelta(seconds=30)
 
 
-async def _router(env: WorkflowEnvironment, store: Store) -> EventRouter:
+@pytest.fixture
+async def router(time_skipping: WorkflowEnvironment, store: Store) -> EventRouter:
     await register_code_journeys(store.sessions, [CartRecovery])
-    return EventRouter(env.client, store.settings, await load_index(store.sessions))
+    return EventRouter(time_skipping.client, store.settings, await load_index(store.sessions))
+
+
+@pytest.fixture
+async def worker(time_skipping: WorkflowEnvironment, store: Store) -> AsyncIterator[None]:
+    async with build_worker(time_skipping.client, store.settings, store.sessions, [CartRecovery]):
+        yield
 
 
 def close_to(actual: timedelta, expected: timedelta) -> bool:
@@ -29,14 +38,12 @@ def close_to(actual: timedelta, expected: timedelta) -> bool:
 
 
 async def test_no_purchase_sends_sms_then_email_and_completes(
-    time_skipping: WorkflowEnvironment, store: Store
+    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter, worker: None
 ) -> None:
     customer = customer_id()
-    router = await _router(time_skipping, store)
-    async with build_worker(time_skipping.client, store.settings, store.sessions, [CartRecovery]):
-        entered = await time_skipping.get_current_time()
-        await router.route(track("Cart Abandoned", customer, cart_id="K1", total=42.5))
-        outcome = await journey_outcome(time_skipping, workflow_id("cart-recovery", customer))
+    entered = await time_skipping.get_current_time()
+    await router.route(track("Cart Abandoned", customer, cart_id="K1", total=42.5))
+    outcome = await journey_outcome(time_skipping, workflow_id("cart-recovery", customer))
 
     assert outcome.status == "completed"
     assert outcome.messages_sent == 2
@@ -54,22 +61,20 @@ async def test_no_purchase_sends_sms_then_email_and_completes(
 
 
 async def test_purchase_mid_wait_exits_at_once_without_email(
-    time_skipping: WorkflowEnvironment, store: Store
+    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter, worker: None
 ) -> None:
     customer = customer_id()
-    router = await _router(time_skipping, store)
-    async with build_worker(time_skipping.client, store.settings, store.sessions, [CartRecovery]):
-        entered = await time_skipping.get_current_time()
-        await router.route(track("Cart Abandoned", customer, cart_id="K2"))
-        handle = time_skipping.client.get_workflow_handle(
-            workflow_id("cart-recovery", customer), result_type=JourneyOutcome
-        )
-        await time_skipping.sleep(timedelta(minutes=20))
-        step = await handle.query("current_step", result_type=StepState)
-        assert step.kind == "wait" and step.description == "waiting 2 h"
-        result = await router.route(track("Order Completed", customer, order_id="O1"))
-        assert result.signalled == [handle.id]
-        outcome = await journey_outcome(time_skipping, handle.id)
+    entered = await time_skipping.get_current_time()
+    await router.route(track("Cart Abandoned", customer, cart_id="K2"))
+    handle = time_skipping.client.get_workflow_handle(
+        workflow_id("cart-recovery", customer), result_type=JourneyOutcome
+    )
+    await time_skipping.sleep(timedelta(minutes=20))
+    step = await handle.query("current_step", result_type=StepState)
+    assert step.kind == "wait" and step.description == "waiting 2 h"
+    result = await router.route(track("Order Completed", customer, order_id="O1"))
+    assert result.signalled == [handle.id]
+    outcome = await journey_outcome(time_skipping, handle.id)
 
     assert outcome.status == "exited"
     assert outcome.reason == "exited on Order Completed"
@@ -85,22 +90,18 @@ async def test_purchase_mid_wait_exits_at_once_without_email(
 
 
 async def test_same_event_published_twice_starts_one_journey_and_sends_one_sms(
-    time_skipping: WorkflowEnvironment, store: Store
+    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter, worker: None
 ) -> None:
     customer = customer_id()
-    router = await _router(time_skipping, store)
     event = track("Cart Abandoned", customer, cart_id="K3")
-    async with build_worker(time_skipping.client, store.settings, store.sessions, [CartRecovery]):
-        first = await router.route(event)
-        second = await router.route(event)
-        assert first.started == second.started == [workflow_id("cart-recovery", customer)]
-        handle = time_skipping.client.get_workflow_handle(
-            first.started[0], result_type=JourneyOutcome
-        )
-        await time_skipping.sleep(timedelta(minutes=16))
-        purchase = track("Order Completed", customer)
-        await router.route(purchase)
-        outcome = await journey_outcome(time_skipping, handle.id)
+    first = await router.route(event)
+    second = await router.route(event)
+    assert first.started == second.started == [workflow_id("cart-recovery", customer)]
+    handle = time_skipping.client.get_workflow_handle(first.started[0], result_type=JourneyOutcome)
+    await time_skipping.sleep(timedelta(minutes=16))
+    purchase = track("Order Completed", customer)
+    await router.route(purchase)
+    outcome = await journey_outcome(time_skipping, handle.id)
 
     assert outcome.reason == "exited on Order Completed"
     runs = await runs_of(store.sessions, customer)

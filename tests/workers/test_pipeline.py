@@ -5,25 +5,31 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from journeys import bus
 from journeys.contracts import JourneyOutcome
+from journeys.settings import Settings
 from journeys.temporal import JOURNEY_KEY, workflow_id
 from tests.conftest import Store, make_settings
 from tests.helpers import customer_id, eventually, runs_of, track
 from tests.pipeline import running_pipeline
 
 
-async def test_cart_abandoned_starts_a_findable_run_and_purchase_ends_it(
-    tmp_path: Path, temporal_dev: Client, temporal_address: str, fresh_nats_url: str, store: Store
-) -> None:
-    settings = make_settings(
+@pytest.fixture
+def settings(tmp_path: Path, temporal_address: str, fresh_nats_url: str, store: Store) -> Settings:
+    return make_settings(
         tmp_path,
         nats_url=fresh_nats_url,
         temporal_address=temporal_address,
         database_url=store.settings.database_url,
     )
+
+
+async def test_cart_abandoned_starts_a_findable_run_and_purchase_ends_it(
+    settings: Settings, temporal_dev: Client, store: Store
+) -> None:
     customer = customer_id()
     wid = workflow_id("cart-recovery", customer)
     async with running_pipeline(settings, temporal_dev, store.sessions) as pipeline:
@@ -47,14 +53,8 @@ async def test_cart_abandoned_starts_a_findable_run_and_purchase_ends_it(
 
 
 async def test_malformed_messages_are_dead_lettered_and_the_stream_moves_on(
-    tmp_path: Path, temporal_dev: Client, temporal_address: str, fresh_nats_url: str, store: Store
+    settings: Settings, temporal_dev: Client, store: Store
 ) -> None:
-    settings = make_settings(
-        tmp_path,
-        nats_url=fresh_nats_url,
-        temporal_address=temporal_address,
-        database_url=store.settings.database_url,
-    )
     customer = customer_id()
     async with running_pipeline(settings, temporal_dev, store.sessions) as pipeline:
         await pipeline.js.publish("events.track.garbage", b"\xff not json {")
