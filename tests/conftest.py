@@ -158,6 +158,13 @@ def postgres_database() -> Iterator[str]:
             connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+def stack_settings(store: Store, nats_url: str, temporal_address: str) -> Settings:
+    """The store's settings, pointed at the given NATS and Temporal servers."""
+    return store.settings.model_copy(
+        update={"nats_url": nats_url, "temporal_address": temporal_address}
+    )
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     with ExitStack() as stack:

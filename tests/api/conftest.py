@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import nats
@@ -12,18 +11,12 @@ from nats.js import JetStreamContext
 
 from journeys.settings import Settings
 from tests.api.serving import serve
-from tests.conftest import Store, make_settings
+from tests.conftest import Store, stack_settings
 
 
 @pytest.fixture
-def api_settings(tmp_path: Path, store: Store, nats_url: str, temporal_address: str) -> Settings:
-    return make_settings(
-        tmp_path,
-        nats_url=nats_url,
-        temporal_address=temporal_address,
-        database_url=store.settings.database_url,
-        task_queue=store.settings.task_queue,
-    )
+def api_settings(store: Store, nats_url: str, temporal_address: str) -> Settings:
+    return stack_settings(store, nats_url, temporal_address)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -12,19 +11,14 @@ from journeys import bus
 from journeys.contracts import JourneyOutcome
 from journeys.settings import Settings
 from journeys.temporal import JOURNEY_KEY, workflow_id
-from tests.conftest import Store, make_settings
+from tests.conftest import Store, stack_settings
 from tests.helpers import customer_id, eventually, runs_of, track
 from tests.pipeline import running_pipeline
 
 
 @pytest.fixture
-def settings(tmp_path: Path, temporal_address: str, fresh_nats_url: str, store: Store) -> Settings:
-    return make_settings(
-        tmp_path,
-        nats_url=fresh_nats_url,
-        temporal_address=temporal_address,
-        database_url=store.settings.database_url,
-    )
+def settings(store: Store, fresh_nats_url: str, temporal_address: str) -> Settings:
+    return stack_settings(store, fresh_nats_url, temporal_address)
 
 
 async def test_cart_abandoned_starts_a_findable_run_and_purchase_ends_it(
