@@ -135,10 +135,9 @@ class Journey:
         trigger = self._find(self.spec.trigger, 0)
         assert trigger is not None
         self.trigger = trigger
-        # An exit that arrived together with the trigger counts once the customer has entered.
-        self._exit_event = next(
-            (e for e in self._inbox if e.name in self.spec.exit_on and e is not trigger), None
-        )
+        # An exit that arrived after the trigger, in the same task, counts; one before it does not.
+        after_trigger = self._inbox[self._inbox.index(trigger) + 1 :]
+        self._exit_event = next((e for e in after_trigger if e.name in self.spec.exit_on), None)
         await workflow.execute_local_activity(
             ACTIVITY_RECORD_ENTRY,
             EntryRecord(run=self._run, trigger=trigger, entered_at=workflow.now()),

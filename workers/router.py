@@ -12,10 +12,12 @@ Messages of one customer within a batch are applied in order; customers run conc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -137,6 +139,11 @@ class Router:
                     )
                 except (FetchTimeoutError, TimeoutError):
                     continue
+                except nats.errors.Error as err:
+                    # Disconnected or reconnecting: unacked messages come back after ack_wait.
+                    log.warning("router: fetch failed (%r); retrying", err)
+                    await asyncio.sleep(1)
+                    continue
                 await self.handle_batch(batch)
         finally:
             refresher.cancel()
@@ -167,10 +174,18 @@ class Router:
     async def _apply_in_order(self, items: list[tuple[Msg, Event]]) -> None:
         async with self._limit:
             for position, (msg, event) in enumerate(items):
-                if not await self._apply(msg, event):
+                try:
+                    applied = await self._apply(msg, event)
+                except nats.errors.Error as err:
+                    # The ack or nak itself failed: JetStream redelivers after ack_wait, and the
+                    # workflow drops the repeated messageId. Later events of this customer wait.
+                    log.warning("router: could not settle %s: %r", msg.subject, err)
+                    applied = False
+                if not applied:
                     # Keep this customer's order: what follows waits for the failed one's retry.
                     for later, _ in items[position + 1 :]:
-                        await later.nak(delay=1)
+                        with contextlib.suppress(nats.errors.Error):
+                            await later.nak(delay=1)
                     return
 
     async def _apply(self, msg: Msg, event: Event) -> bool:

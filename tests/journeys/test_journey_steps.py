@@ -147,3 +147,21 @@ async def test_a_template_that_cannot_render_fails_that_step_only(
     broken, after = await deliveries_of(store.sessions, customer)
     assert broken.status == "failed" and broken.reason.startswith(reason), broken.reason
     assert (after.status, after.body) == ("sent", f"Hello {customer}")
+
+
+async def test_a_purchase_that_arrives_with_the_cart_ends_the_run_before_any_step(
+    time_skipping: WorkflowEnvironment, store: Store
+) -> None:
+    """Both events reach the run before a worker has picked it up: the first workflow task sees
+    the trigger and the exit together, and the customer leaves on entry."""
+    await register_code_journeys(store.sessions, JOURNEYS)
+    router = EventRouter(time_skipping.client, store.settings, await load_index(store.sessions))
+    customer = customer_id()
+    await router.route(track("Cart Abandoned", customer))
+    assert (await router.route(track("Order Completed", customer))).signalled
+    async with build_worker(time_skipping.client, store.settings, store.sessions, JOURNEYS):
+        outcome = await journey_outcome(time_skipping, workflow_id("cart-recovery", customer))
+
+    assert (outcome.status, outcome.reason) == ("exited", "exited on Order Completed")
+    assert await deliveries_of(store.sessions, customer) == []
+    assert [a.kind for a in await audit_of(store.sessions, customer)] == ["entered", "exited"]
