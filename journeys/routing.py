@@ -10,9 +10,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from journeys.store.db import Sessions
+from journeys.store.definitions import all_definitions
 from journeys.store.models import JourneyDefinition
 
 
@@ -53,5 +52,4 @@ class JourneyIndex:
 
 async def load_index(sessions: Sessions) -> JourneyIndex:
     async with sessions() as session:
-        rows = await session.scalars(select(JourneyDefinition))
-        return JourneyIndex(rows.all())
+        return JourneyIndex(await all_definitions(session))

@@ -7,7 +7,6 @@ synchronous=NORMAL, about three times the default's start rate measured on this 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -15,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -110,7 +109,7 @@ class ServerProcess:
     host: str
     port: int
     process: subprocess.Popen[bytes]
-    log_path: Path | None = field(default=None)
+    log_path: Path
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.process.poll() is not None:
@@ -144,11 +143,3 @@ def start_server(
             raise ServerError(f"{name} did not listen on {host}:{port} within {timeout:.0f} s")
         time.sleep(0.1)
     return server
-
-
-async def wait_until_listening(host: str, port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not is_listening(host, port):
-        if time.monotonic() > deadline:
-            raise ServerError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
-        await asyncio.sleep(0.1)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
 
 from api.deps import SessionDep
-from journeys.store.models import JourneyDefinition
+from journeys.store.definitions import all_definitions
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
 
@@ -28,7 +27,5 @@ class JourneyDefinitionOut(BaseModel):
 
 @router.get("")
 async def list_journeys(session: SessionDep) -> list[JourneyDefinitionOut]:
-    rows = await session.scalars(
-        select(JourneyDefinition).order_by(JourneyDefinition.key, JourneyDefinition.version)
-    )
+    rows = await all_definitions(session)
     return [JourneyDefinitionOut.model_validate(row) for row in rows]
