@@ -8,17 +8,26 @@ after a crash: runs by id, audit rows by (run, seq), deliveries by (run, step).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from journeys.channels import ADDRESS_TRAITS, OutboundMessage, Provider
+from journeys.channels import (
+    ADDRESS_TRAITS,
+    OutboundMessage,
+    PermanentDeliveryError,
+    Provider,
+    RetryableDeliveryError,
+)
 from journeys.contracts import (
     AuditRecord,
     EntryRecord,
+    EntryResult,
     ExitRecord,
     JourneyEvent,
     RunRef,
@@ -32,8 +41,9 @@ from journeys.dsl import (
     ACTIVITY_SEND,
 )
 from journeys.rendering import RenderedMessage, TemplateError, TemplateRenderer
+from journeys.store import customers
 from journeys.store.db import Sessions
-from journeys.store.models import AuditEvent, Customer, Delivery, JourneyRun
+from journeys.store.models import AuditEvent, Delivery, JourneyRun
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +60,26 @@ class JourneyActivities:
         return [self.record_entry, self.record_audit, self.record_exit, self.send_message]
 
     @activity.defn(name=ACTIVITY_RECORD_ENTRY)
-    async def record_entry(self, record: EntryRecord) -> None:
-        """Create the run row and merge the trigger's traits into the customer's profile."""
-        async with self.sessions.begin() as session:
-            await _merge_traits(session, record.run.customer_id, record.trigger.traits)
-            if await session.get(JourneyRun, record.run.run_id) is None:
+    async def record_entry(self, record: EntryRecord) -> EntryResult:
+        """Create the run row and merge the trigger's traits into the customer's profile.
+
+        One trigger event enters a customer into a journey once: if another run already entered
+        on this messageId (a redelivery after the first run ended), this one is a duplicate.
+        """
+        run = record.run
+        try:
+            async with self.sessions.begin() as session:
+                if await session.get(JourneyRun, run.run_id) is not None:
+                    return EntryResult(entered=True)
+                identity = await customers.resolve(session, run.customer_id)
+                await customers.merge_traits(session, identity.customer_id, record.trigger.traits)
                 session.add(
                     JourneyRun(
-                        id=record.run.run_id,
-                        workflow_id=record.run.workflow_id,
-                        journey_key=record.run.journey_key,
-                        journey_version=record.run.journey_version,
-                        customer_id=record.run.customer_id,
+                        id=run.run_id,
+                        workflow_id=run.workflow_id,
+                        journey_key=run.journey_key,
+                        journey_version=run.journey_version,
+                        customer_id=run.customer_id,
                         status="active",
                         reason="",
                         trigger_event=record.trigger.name,
@@ -69,6 +87,25 @@ class JourneyActivities:
                         started_at=record.entered_at,
                     )
                 )
+        except IntegrityError:
+            async with self.sessions() as session:
+                first = await session.scalar(
+                    select(JourneyRun.id).where(
+                        JourneyRun.journey_key == run.journey_key,
+                        JourneyRun.customer_id == run.customer_id,
+                        JourneyRun.trigger_message_id == record.trigger.message_id,
+                    )
+                )
+            if first is None or first == run.run_id:
+                raise  # a race on the profile row: Temporal retries the activity
+            log.info(
+                "%s: trigger %s already entered run %s",
+                run.workflow_id,
+                record.trigger.message_id,
+                first,
+            )
+            return EntryResult(entered=False, duplicate_of=first)
+        return EntryResult(entered=True)
 
     @activity.defn(name=ACTIVITY_RECORD_AUDIT)
     async def record_audit(self, record: AuditRecord) -> None:
@@ -103,13 +140,18 @@ class JourneyActivities:
         The delivery row is claimed (status ``sending``) before the provider is called, so a retry
         after a crash finds it: a row already ``sent``/``skipped``/``failed`` is returned as it is;
         a row left ``sending`` is delivered again with the same idempotency key.
+
+        A provider's ``PermanentDeliveryError`` concludes the step as ``failed`` (``"<kind>:
+        <reason>"``) and returns, so the journey goes on; a ``RetryableDeliveryError`` is raised
+        as an ``ApplicationError`` for Temporal to retry with the step's backoff (or after the
+        provider's ``retry_after``), leaving the row ``sending`` for the next attempt.
         """
         run = request.run
         async with self.sessions() as session:
             existing = await _delivery(session, run.run_id, request.step)
             if existing is not None and existing.status != "sending":
                 return _result(existing)
-            customer = await session.get(Customer, run.customer_id)
+            customer = await customers.profile(session, run.customer_id)
             traits = dict(customer.traits) if customer else {}
 
         provider = self.providers.get(request.channel)
@@ -125,22 +167,46 @@ class JourneyActivities:
             reason = f"no provider configured for channel {request.channel!r}"
             return await self._conclude(request, "failed", reason, None, None)
         if not recipient:
+            # A provider with a configured target (the webhook URL) serves profiles without one.
+            recipient = getattr(provider, "default_recipient", None)
+        if not recipient:
             reason = f"no {address_trait} on the customer's profile"
             return await self._conclude(request, "skipped", reason, None, None)
 
         delivery = existing or await self._claim(request, provider.name, str(recipient), rendered)
         if delivery.status != "sending":  # another attempt concluded it meanwhile
             return _result(delivery)
-        receipt = await provider.deliver(
-            OutboundMessage(
-                channel=request.channel,
-                recipient=str(recipient),
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                idempotency_key=f"{run.run_id}:{request.step}",
+        try:
+            receipt = await provider.deliver(
+                OutboundMessage(
+                    channel=request.channel,
+                    recipient=str(recipient),
+                    subject=rendered.subject,
+                    text=rendered.text,
+                    html=rendered.html,
+                    idempotency_key=f"{run.run_id}:{request.step}",
+                    delivery_id=delivery.id,
+                    customer_id=run.customer_id,
+                    metadata=_message_metadata(request),
+                )
             )
-        )
+        except PermanentDeliveryError as err:
+            reason = f"{err.kind}: {err.reason}"
+            return await self._conclude(
+                request, "failed", reason, delivery.id, None, data={"error_kind": err.kind}
+            )
+        except RetryableDeliveryError as err:
+            log.warning(
+                "step %s of %s: delivery attempt %d failed, will retry: %s",
+                request.step,
+                run.workflow_id,
+                activity.info().attempt,
+                err.reason,
+            )
+            delay = timedelta(seconds=err.retry_after) if err.retry_after is not None else None
+            raise ApplicationError(
+                err.reason, type="RetryableDeliveryError", next_retry_delay=delay
+            ) from err
         reason = f"{request.channel} {request.template} sent to {recipient}"
         return await self._conclude(
             request, "sent", reason, delivery.id, receipt.provider_message_id
@@ -167,8 +233,11 @@ class JourneyActivities:
         reason: str,
         delivery_id: int | None,
         provider_message_id: str | None,
+        *,
+        data: dict[str, Any] | None = None,
     ) -> SendResult:
-        """Record the step's outcome: the delivery row and its audit row, in one transaction."""
+        """Record the step's outcome: the delivery row and its audit row, in one transaction;
+        ``data`` adds to the audit row's data (e.g. a permanent failure's ``error_kind``)."""
         run = request.run
         async with self.sessions.begin() as session:
             delivery = (
@@ -198,6 +267,7 @@ class JourneyActivities:
                         "channel": request.channel,
                         "template": request.template,
                         "provider_message_id": provider_message_id,
+                        **(data or {}),
                     },
                 ),
             )
@@ -237,6 +307,17 @@ def _new_delivery(
     )
 
 
+def _message_metadata(request: SendRequest) -> dict[str, str]:
+    """Where the message comes from, for channels that carry metadata (the webhook body)."""
+    return {
+        "journey_key": request.run.journey_key,
+        "journey_version": str(request.run.journey_version),
+        "run_id": request.run.run_id,
+        "step": request.step,
+        "template": request.template,
+    }
+
+
 def _result(delivery: Delivery) -> SendResult:
     return SendResult(
         status=delivery.status,
@@ -268,14 +349,6 @@ def _audit_row(run: RunRef, record: AuditRecord) -> AuditEvent:
         data=record.data,
         occurred_at=record.occurred_at,
     )
-
-
-async def _merge_traits(session: AsyncSession, customer_id: str, traits: dict[str, Any]) -> None:
-    customer = await session.get(Customer, customer_id)
-    if customer is None:
-        session.add(Customer(id=customer_id, traits=dict(traits)))
-    elif traits:
-        customer.traits = {**customer.traits, **traits}
 
 
 def _template_context(request: SendRequest, traits: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -67,7 +68,9 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
     streams = [
         StreamConfig(
             name=settings.events_stream,
-            subjects=[settings.events_subjects],
+            # Only partitioned subjects: a producer publishing elsewhere gets an error at once
+            # instead of a message no router consumes.
+            subjects=[partition_subjects(settings, p) for p in range(settings.event_partitions)],
             storage=StorageType.FILE,
             duplicate_window=settings.dedup_window_seconds,
             num_replicas=settings.stream_replicas,
@@ -87,8 +90,32 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
             await js.update_stream(config)
 
 
-async def publish_event(js: JetStreamContext, event: Event) -> PubAck:
+SUBJECT_PREFIX = "events"
+
+
+def partition_of(customer_id: str, partitions: int) -> int:
+    """The partition of a customer: CRC-32 of the id's UTF-8 bytes, modulo the partition count.
+
+    Stable across processes and languages (any producer can compute it), unlike ``hash()``.
+    """
+    return zlib.crc32(customer_id.encode()) % partitions
+
+
+def partition_subjects(settings: Settings, partition: int) -> str:
+    """The subjects of one partition, as a stream or consumer filter: ``events.3.>``."""
+    return f"{SUBJECT_PREFIX}.{partition}.>"
+
+
+def event_subject(settings: Settings, event: Event) -> str:
+    """``events.<partition>.track.cart_abandoned``: where ``event`` is published."""
+    partition = partition_of(event.partition_key, settings.event_partitions)
+    return f"{SUBJECT_PREFIX}.{partition}.{event.subject_tail}"
+
+
+async def publish_event(js: JetStreamContext, settings: Settings, event: Event) -> PubAck:
     """Publish and wait for JetStream's ack; ``ack.duplicate`` tells a dropped re-publish."""
     return await js.publish(
-        event.subject, event.to_json(), headers={"Nats-Msg-Id": event.message_id}
+        event_subject(settings, event),
+        event.to_json(),
+        headers={"Nats-Msg-Id": event.message_id},
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 EVENT_SIGNAL = "event"
 CURRENT_STEP_QUERY = "current_step"
+RECEIVED_EVENTS_QUERY = "received_events"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,28 @@ class JourneyStart:
     journey_version: int
     customer_id: str
     time_scale: float = 1.0
+    version: int = 1
+    # Set when the run is entered by something other than an event signal: the inactivity
+    # watcher enters a customer with a synthetic "no Login for 7 d" event.
+    trigger: JourneyEvent | None = None
+
+
+@dataclass(frozen=True)
+class WatchStart:
+    """Input of an inactivity watcher: whose absence of which event enters which journey.
+
+    ``seen`` and ``last_event`` carry the watcher's state over continue-as-new.
+    """
+
+    journey_key: str
+    journey_version: int
+    workflow_type: str
+    customer_id: str
+    event_name: str
+    period_seconds: int
+    time_scale: float = 1.0
+    seen: list[str] = field(default_factory=list)
+    last_event: JourneyEvent | None = None
     version: int = 1
 
 
@@ -73,6 +96,14 @@ class EntryRecord:
     run: RunRef
     trigger: JourneyEvent
     entered_at: datetime
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    """``entered`` False: the trigger already entered another run (``duplicate_of``)."""
+
+    entered: bool
+    duplicate_of: str | None = None
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,10 @@ from temporalio.common import RetryPolicy
 from journeys.contracts import (
     CURRENT_STEP_QUERY,
     EVENT_SIGNAL,
+    RECEIVED_EVENTS_QUERY,
     AuditRecord,
     EntryRecord,
+    EntryResult,
     ExitRecord,
     JourneyEvent,
     JourneyOutcome,
@@ -67,6 +69,8 @@ class JourneySpec:
     version: int
     workflow_type: str
     description: str
+    # Enter on the absence of ``trigger`` for this long, instead of on ``trigger`` itself.
+    inactive_for: timedelta | None = None
 
     @property
     def signalled_by(self) -> tuple[str, ...]:
@@ -121,6 +125,11 @@ class Journey:
     def current_step(self) -> StepState:
         return self._step
 
+    @workflow.query(name=RECEIVED_EVENTS_QUERY)
+    def received_events(self) -> list[str]:
+        """The messageIds this run has taken in, in arrival order, duplicates dropped."""
+        return [event.message_id for event in self._inbox]
+
     async def _execute(self, start: JourneyStart) -> JourneyOutcome:
         self._start = start
         info = workflow.info()
@@ -131,19 +140,30 @@ class Journey:
             journey_version=start.journey_version,
             customer_id=start.customer_id,
         )
-        await workflow.wait_condition(lambda: self._find(self.spec.trigger, 0) is not None)
-        trigger = self._find(self.spec.trigger, 0)
+        if start.trigger is not None:
+            # Entered by the inactivity watcher: no event signal starts this run.
+            self._inbox.insert(0, start.trigger)
+            trigger: JourneyEvent | None = start.trigger
+        else:
+            await workflow.wait_condition(lambda: self._find(self.spec.trigger, 0) is not None)
+            trigger = self._find(self.spec.trigger, 0)
         assert trigger is not None
         self.trigger = trigger
         # An exit that arrived after the trigger, in the same task, counts; one before it does not.
         after_trigger = self._inbox[self._inbox.index(trigger) + 1 :]
         self._exit_event = next((e for e in after_trigger if e.name in self.spec.exit_on), None)
-        await workflow.execute_local_activity(
+        entry: EntryResult = await workflow.execute_local_activity(
             ACTIVITY_RECORD_ENTRY,
             EntryRecord(run=self._run, trigger=trigger, entered_at=workflow.now()),
+            result_type=EntryResult,
             start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
             retry_policy=_RETRY,
         )
+        if not entry.entered:
+            # A redelivered trigger after its run ended: that run was the customer's entry.
+            outcome = self._outcome("duplicate", f"trigger already entered {entry.duplicate_of}")
+            self._set_step(outcome.status, outcome.reason)
+            return outcome
         self._set_step("entered", f"entered on {trigger.name}")
         await self._audit("entered", f"entered on {trigger.name}", data=_event_ref(trigger))
         try:
@@ -170,7 +190,7 @@ class Journey:
         self._checkpoint()
         real = self._scaled(duration)
         until = workflow.now() + real
-        description = f"waiting {_human(duration)}"
+        description = f"waiting {human_duration(duration)}"
         self._set_step("wait", description, until)
         await self._audit("waiting", description, data={"until": until.isoformat()})
         with contextlib.suppress(TimeoutError):
@@ -203,7 +223,7 @@ class Journey:
             )
         real = self._scaled(timeout)
         until = workflow.now() + real
-        description = f"waiting for {' or '.join(names)} up to {_human(timeout)}"
+        description = f"waiting for {' or '.join(names)} up to {human_duration(timeout)}"
         self._set_step("wait_for", description, until)
         await self._audit("waiting", description, data={"until": until.isoformat()})
         first = len(self._inbox)
@@ -223,7 +243,9 @@ class Journey:
         self._checkpoint()
         found = match()
         if found is None:
-            await self._audit("timed_out", f"no {' or '.join(names)} within {_human(timeout)}")
+            await self._audit(
+                "timed_out", f"no {' or '.join(names)} within {human_duration(timeout)}"
+            )
         else:
             await self._audit("received", f"received {found.name}", data=_event_ref(found))
         return found
@@ -320,8 +342,13 @@ def journey(
     exit_on: Iterable[str] = (),
     listens_to: Iterable[str] = (),
     version: int = 1,
+    inactive_for: timedelta | None = None,
 ) -> Callable[[type[J]], type[J]]:
     """Declare a journey class: its key, trigger event, exit events and other awaited events.
+
+    With ``inactive_for``, the customer enters when ``trigger`` has *not* happened for that long
+    ("no Login for 7 days"): each ``trigger`` event restarts the countdown. The run's trigger is
+    then a synthetic event named ``No <trigger> for <period>``.
 
     The class becomes a Temporal workflow type named after it, with ``_execute`` as its run method.
     """
@@ -331,6 +358,8 @@ def journey(
             raise TypeError(f"{cls.__qualname__} must subclass journeys.Journey")
         if not key or "/" in key:
             raise ValueError(f"journey key {key!r} must be non-empty and contain no '/'")
+        if inactive_for is not None and inactive_for < timedelta(seconds=1):
+            raise ValueError(f"journey {key!r}: inactive_for must be at least one second")
         cls.spec = JourneySpec(
             key=key,
             trigger=trigger,
@@ -339,6 +368,7 @@ def journey(
             version=version,
             workflow_type=cls.__name__,
             description=(cls.__doc__ or "").strip().split("\n")[0],
+            inactive_for=inactive_for,
         )
 
         async def execute(self: Journey, start: JourneyStart) -> JourneyOutcome:
@@ -373,7 +403,7 @@ def _epoch() -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _human(duration: timedelta) -> str:
+def human_duration(duration: timedelta) -> str:
     seconds = int(duration.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size and seconds % size == 0:

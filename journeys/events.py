@@ -23,8 +23,10 @@ from pydantic import (
 
 from journeys.contracts import JourneyEvent
 
+# Segment's limit for one event, kept for events published straight to NATS too.
+MAX_EVENT_BYTES = 32 * 1024
+
 EventType = Literal["track", "identify", "page", "screen", "group", "alias"]
-SUBJECT_PREFIX = "events"
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -44,6 +46,7 @@ class Event(BaseModel):
         max_length=200,
         alias="userId",
         validation_alias=AliasChoices("userId", "user_id"),
+        validate_default=True,
     )
     anonymous_id: str | None = Field(
         default=None,
@@ -64,19 +67,79 @@ class Event(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
+    # alias: the id the customer had before (an anonymousId, or an older userId).
+    previous_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        alias="previousId",
+        validation_alias=AliasChoices("previousId", "previous_id"),
+        validate_default=True,
+    )
+    # group: the account the customer belongs to.
+    group_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        alias="groupId",
+        validation_alias=AliasChoices("groupId", "group_id"),
+        validate_default=True,
+    )
+    # page and screen: their name on the wire is `name`, which is taken by the `name` property
+    # journeys match on (always the call type for these calls).
+    page_name: str | None = Field(
+        default=None, max_length=500, alias="name", validation_alias="name"
+    )
+    category: str | None = Field(default=None, max_length=500)
+
+    @field_validator(
+        "user_id", "anonymous_id", "message_id", "previous_id", "group_id", mode="before"
+    )
+    @classmethod
+    def _integer_ids_as_strings(cls, value: Any) -> Any:
+        """Segment's libraries send integer ids as strings; accept them from raw HTTP too.
+
+        Anything else that is not a string (a boolean, a float, an object) stays an error: an id
+        that changes with its formatting would split one customer in two.
+        """
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
 
     @field_validator("event")
     @classmethod
     def _track_needs_a_name(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("type", "track") == "track" and not value:
+        if info.data.get("type") == "track" and not value:
             raise ValueError("event is required for a track call")
+        return value
+
+    @field_validator("user_id", mode="after")
+    @classmethod
+    def _alias_needs_the_new_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("type") == "alias" and not value:
+            raise ValueError("userId is required for an alias call")
         return value
 
     @field_validator("anonymous_id")
     @classmethod
     def _someone(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if not value and not info.data.get("user_id"):
+        # A userId that failed its own checks is absent from info.data and already reported.
+        if not value and "user_id" in info.data and not info.data["user_id"]:
             raise ValueError("userId or anonymousId is required")
+        return value
+
+    @field_validator("previous_id")
+    @classmethod
+    def _alias_needs_the_old_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("type") == "alias" and not value:
+            raise ValueError("previousId is required for an alias call")
+        return value
+
+    @field_validator("group_id")
+    @classmethod
+    def _group_needs_its_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("type") == "group" and not value:
+            raise ValueError("groupId is required for a group call")
         return value
 
     @field_validator("timestamp")
@@ -94,16 +157,24 @@ class Event(BaseModel):
         return self.event if self.type == "track" and self.event else self.type
 
     @property
-    def subject(self) -> str:
+    def partition_key(self) -> str:
+        """What orders events: one customer's events share a partition, so a consumer of that
+        partition sees them in the order they were published."""
+        return self.customer_id
+
+    @property
+    def subject_tail(self) -> str:
+        """The subject after ``events.<partition>.``: ``track.cart_abandoned``, ``identify``..."""
         if self.type == "track":
-            return f"{SUBJECT_PREFIX}.track.{slug(self.name)}"
-        return f"{SUBJECT_PREFIX}.{self.type}"
+            return f"track.{slug(self.name)}"
+        return self.type
 
     def all_traits(self) -> dict[str, Any]:
         """Traits carried by the call: ``traits`` for identify, ``context.traits`` for the rest."""
         nested = self.context.get("traits")
         merged = dict(nested) if isinstance(nested, dict) else {}
-        merged.update(self.traits)
+        if self.type != "group":  # a group call's traits describe the group, not the customer
+            merged.update(self.traits)
         return merged
 
     def to_json(self) -> bytes:

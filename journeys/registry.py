@@ -36,6 +36,9 @@ async def register_code_journeys(sessions: Sessions, journeys: list[type[Journey
                 session.add(row)
             row.workflow_type = spec.workflow_type
             row.trigger_event = spec.trigger
+            row.inactivity_seconds = (
+                int(spec.inactive_for.total_seconds()) if spec.inactive_for else None
+            )
             row.exit_events = list(spec.exit_on)
             row.listens_to = list(spec.listens_to)
             row.description = spec.description

@@ -20,6 +20,8 @@ class RouteTarget:
     key: str
     version: int
     workflow_type: str
+    # Set for journeys entered on the absence of the trigger: the trigger restarts a countdown.
+    inactivity_seconds: int | None = None
 
 
 class JourneyIndex:
@@ -34,7 +36,12 @@ class JourneyIndex:
         self._triggers: dict[str, list[RouteTarget]] = defaultdict(list)
         self._listeners: dict[str, list[RouteTarget]] = defaultdict(list)
         for definition in latest.values():
-            target = RouteTarget(definition.key, definition.version, definition.workflow_type)
+            target = RouteTarget(
+                definition.key,
+                definition.version,
+                definition.workflow_type,
+                definition.inactivity_seconds,
+            )
             self._triggers[definition.trigger_event].append(target)
             for name in dict.fromkeys([*definition.exit_events, *definition.listens_to]):
                 self._listeners[name].append(target)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     # One URL, or several separated by commas (the seed servers of a cluster).
     nats_url: str = "nats://127.0.0.1:4222"
     events_stream: str = "EVENTS"
-    events_subjects: str = "events.>"
+    # Events are published on `events.<partition>.<type>[.<name>]`, the partition a hash of the
+    # customer id: one router consumer per partition keeps each customer's events in order.
+    # Change it only with the stream drained (see docs/events.md).
+    event_partitions: int = Field(default=8, ge=1, le=1024)
     dlq_stream: str = "EVENTS_DLQ"
     dlq_subject_prefix: str = "dlq"
     # HTTP monitoring port of the nats-server `journeys dev` starts.
@@ -41,10 +44,16 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
+    # -- HTTP ingestion (api/routes/events.py, docs/events.md "HTTP ingestion").
+    # Segment write keys a producer sends as the HTTP Basic username (empty password). Empty, the
+    # dev default, accepts events without a key; set it everywhere else, as a JSON list
+    # (JOURNEYS_WRITE_KEYS='["k1","k2"]'). Several keys let one be rotated out gradually.
+    write_keys: list[SecretStr] = Field(default_factory=list)
+
     # Modules whose import registers code journeys (each may be a package of journey modules).
     journey_modules: list[str] = Field(default_factory=lambda: ["journeys.examples"])
     templates_dir: Path = Path("templates")
-    # Channel name -> provider. Only the console provider exists until real providers land.
+    # Channel name -> provider: console, smtp, twilio or webhook (see the delivery block below).
     channel_providers: dict[str, str] = Field(
         default_factory=lambda: {"sms": "console", "email": "console"}
     )
@@ -53,13 +62,67 @@ class Settings(BaseSettings):
     # recorded in each run's input so replays stay deterministic. 1 means real time.
     time_scale: float = Field(default=1.0, ge=1.0)
 
+    # Consumers are named `<router_durable>-<partition>`; routers share them through leases.
     router_durable: str = "router"
+    router_lease_bucket: str = "journeys-router-leases"
+    # Events per pull of one partition; the whole pull is acknowledged at once when applied.
     router_batch: int = Field(default=100, ge=1)
+    # Customers applied at once, across all partitions this router holds.
     router_concurrency: int = Field(default=32, ge=1)
     router_fetch_timeout_seconds: float = 1.0
-    router_ack_wait_seconds: float = 30.0
+    router_ack_wait_seconds: float = Field(default=30.0, gt=0)
+    # Attempts at an event that fails for a reason of its own before it is dead-lettered.
+    # Outages (Temporal or the database unreachable) are retried without limit instead.
     router_max_deliver: int = Field(default=5, ge=1)
     router_index_refresh_seconds: float = 5.0
+
+    # -- Provider webhooks and open/click tracking (api/routes/webhooks.py, api/routes/tracking.py,
+    # docs/events.md "Provider webhooks and tracking").
+    # Where the outside world reaches the API (https://journeys.example.com, behind a proxy):
+    # Twilio signs the URL it called, and tracking links are built on it. Empty: the request's
+    # own URL for Twilio, http://<api_host>:<api_port> for tracking links (fine for dev only).
+    public_base_url: str = ""
+    # SendGrid's Event Webhook verification key as its settings page shows it (base64 DER).
+    sendgrid_webhook_public_key: str = ""
+    # A signed SendGrid request older, or further in the future, than this is refused (replay).
+    sendgrid_webhook_max_age_seconds: float = Field(default=300.0, gt=0)
+    # The Twilio account's auth token: it signs Twilio's status callbacks.
+    twilio_auth_token: SecretStr = SecretStr("")
+    # Signs open-pixel and click tokens; the placeholder is refused unless env is "dev".
+    tracking_secret: SecretStr = SecretStr("dev-only-tracking-secret")
+
+    # -- Delivery channels (journeys/channels/, docs/delivery.md "Channels"). Each provider named
+    # in channel_providers refuses to start while a setting it needs is empty.
+    # smtp: host and from address are required; STARTTLS is required unless turned off (a local
+    # relay or Mailpit), smtp_ssl is TLS from the first byte (port 465) and wins over STARTTLS.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    smtp_from_address: str = ""
+    smtp_from_name: str = ""
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Mailbox offered next to the HTTPS link in List-Unsubscribe (mailto:), when set.
+    smtp_unsubscribe_mailto: str = ""
+    # Rewrite HTML links through click tracking and add the open pixel (journeys/tracking.py).
+    email_tracking: bool = False
+    # twilio: account SID and auth token (twilio_auth_token above), and From or a messaging
+    # service. The status callback URL gets ?journeys_delivery_id=<id> appended.
+    twilio_account_sid: str = ""
+    twilio_from_number: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_status_callback_url: str = ""
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_timeout_seconds: float = Field(default=15.0, gt=0)
+    # webhook: POSTs to the profile's webhook_url trait, or to webhook_url when it has none,
+    # signed with webhook_secret. Private, loopback and link-local targets are refused unless
+    # allowed (a test receiver, an internal service on purpose).
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_allow_private_targets: bool = False
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
@@ -70,6 +133,12 @@ class Settings(BaseSettings):
     @property
     def nats_servers(self) -> list[str]:
         return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @property
+    def router_lease_seconds(self) -> float:
+        """Longer than ``ack_wait`` plus a renewal period, so a dead router's batch is redelivered
+        before another router takes its partition (see workers/partitions.py)."""
+        return self.router_ack_wait_seconds * 1.5 + 2
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,14 +12,29 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.settings import Settings
+from journeys.workflow_ids import (
+    CUSTOMER_ID,
+    JOURNEY_KEY,
+    JOURNEY_VERSION,
+    run_search_attributes,
+    watcher_id,
+    workflow_id,
+)
 
-CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
-JOURNEY_KEY = SearchAttributeKey.for_keyword("JourneyKey")
-JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
+__all__ = [
+    "CUSTOMER_ID",
+    "JOURNEY_KEY",
+    "JOURNEY_VERSION",
+    "connect",
+    "ensure_search_attributes",
+    "run_search_attributes",
+    "watcher_id",
+    "workflow_id",
+]
+
 
 _INDEXED = {
     CUSTOMER_ID.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -56,17 +71,3 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         except RPCError as err:
             if err.status != RPCStatusCode.ALREADY_EXISTS:
                 raise
-
-
-def run_search_attributes(customer_id: str, key: str, version: int) -> TypedSearchAttributes:
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(CUSTOMER_ID, customer_id),
-            SearchAttributePair(JOURNEY_KEY, key),
-            SearchAttributePair(JOURNEY_VERSION, version),
-        ]
-    )
-
-
-def workflow_id(journey_key: str, customer_id: str) -> str:
-    return f"journey/{journey_key}/{customer_id}"

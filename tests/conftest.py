@@ -34,7 +34,7 @@ from workers.servers import ServerProcess, nats_command, start_server, temporal_
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _binary(name: str) -> str:
+def binary(name: str) -> str:
     found = shutil.which(name)
     if found is None:
         raise RuntimeError(f"{name} is not on PATH; run `make test` (it installs the test extras)")
@@ -44,7 +44,7 @@ def _binary(name: str) -> str:
 @pytest.fixture(scope="session")
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_binary("temporal-test-server")
+        test_server_existing_path=binary("temporal-test-server")
     )
     await ensure_search_attributes(env.client, env.client.namespace)
     async with env:

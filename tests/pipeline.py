@@ -27,9 +27,10 @@ class Pipeline:
     nc: NATS
     js: JetStreamContext
     router: Router
+    settings: Settings
 
     async def publish(self, event: Event) -> None:
-        ack = await bus.publish_event(self.js, event)
+        ack = await bus.publish_event(self.js, self.settings, event)
         assert ack.seq > 0
 
 
@@ -47,9 +48,9 @@ async def running_pipeline(
     try:
         if with_worker:
             async with build_worker(client, settings, sessions, journeys):
-                yield Pipeline(nc, js, router)
+                yield Pipeline(nc, js, router, settings)
         else:
-            yield Pipeline(nc, js, router)
+            yield Pipeline(nc, js, router, settings)
     finally:
         router.stop()
         await asyncio.wait_for(routing, 30)

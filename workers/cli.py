@@ -132,9 +132,9 @@ async def _publish(settings: Settings, event: Any) -> dict[str, Any]:
     try:
         js = nc.jetstream()
         await bus.ensure_streams(js, settings)
-        ack = await bus.publish_event(js, event)
+        ack = await bus.publish_event(js, settings, event)
         return {
-            "subject": event.subject,
+            "subject": bus.event_subject(settings, event),
             "messageId": event.message_id,
             "stream": ack.stream,
             "seq": ack.seq,

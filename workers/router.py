@@ -1,12 +1,22 @@
-"""The router: a durable JetStream pull consumer that turns events into journey starts and signals.
+"""The router: JetStream partitions in, journey starts and signals out, nothing lost or reordered.
 
-Per event: every journey it triggers gets a signal-with-start on ``journey/<key>/<customer>``; every
-journey that listens to it (exit or wait_for) gets a signal, and "no such run" is simply nothing to
-do. A message is acked only after Temporal accepted all of that (invariant 1). A message that can
-never succeed goes to ``EVENTS_DLQ`` with its reason; one that keeps failing is retried a bounded
-number of times and then dead-lettered too, so nothing blocks the stream.
+Events are published on ``events.<partition>.…`` with the partition a hash of the customer id
+(:mod:`journeys.bus`), and each partition has its own durable pull consumer. A router holds a
+lease on the partitions it consumes (:mod:`workers.partitions`), so one router at a time pulls a
+given partition; each consumer admits one pull's worth of unacknowledged events
+(``max_ack_pending`` = batch), so the next pull of a partition waits until the previous one is
+settled. Together these keep one customer's events in publication order across batches, routers
+and crashes, while different customers and partitions run concurrently.
 
-Messages of one customer within a batch are applied in order; customers run concurrently.
+Per event: identify and alias calls update the customer's profile and identity first; every
+journey the event triggers gets a signal-with-start on ``journey/<key>/<customer>``; every
+journey listening to it (exit or wait) gets a signal, and "no such run" is nothing to do.
+
+A pull is acknowledged as a whole (ack-all on its last event) only after Temporal accepted all of
+it (invariant 1); if the router dies first, the whole pull is redelivered in order, and starts and
+signals are idempotent (workflow ids, messageIds, one entry per trigger). An event that fails for
+a reason of its own is retried in place a bounded number of times, then moved to ``EVENTS_DLQ``
+with the reason; an outage (Temporal or the database unreachable) is waited out instead.
 """
 
 from __future__ import annotations
@@ -14,140 +24,284 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
+from sqlalchemy.exc import DBAPIError
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from journeys import bus, temporal
-from journeys.contracts import EVENT_SIGNAL, JourneyStart
-from journeys.events import Event, InvalidEvent, parse_event
-from journeys.routing import JourneyIndex, load_index
+from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart, WatchStart
+from journeys.events import MAX_EVENT_BYTES, Event, InvalidEvent, parse_event
+from journeys.inactivity import WATCHER_WORKFLOW
+from journeys.routing import JourneyIndex, RouteTarget, load_index
 from journeys.settings import Settings
+from journeys.store import customers
+from journeys.store.customers import Identity
 from journeys.store.db import Sessions, create_engine, create_sessions
-from journeys.temporal import run_search_attributes, workflow_id
+from journeys.temporal import run_search_attributes, watcher_id, workflow_id
+from workers.partitions import PartitionLeases, router_identity
 from workers.shutdown import stop_event
 
 log = logging.getLogger(__name__)
 
+# Temporal answers that mean "try again later", not "this event is wrong".
+_OUTAGE_STATUSES = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+}
+_IDENTITY_CALLS = ("identify", "alias")
+
 
 @dataclass
 class RouteResult:
+    customer_id: str = ""
     started: list[str] = field(default_factory=list)
     signalled: list[str] = field(default_factory=list)
     not_running: list[str] = field(default_factory=list)
 
 
-class EventRouter:
-    """The Temporal half of routing: what one valid event does to journeys."""
+def is_outage(err: BaseException) -> bool:
+    """An error of the infrastructure (retry without limit), not of the event (bounded)."""
+    if isinstance(err, RPCError):
+        return err.status in _OUTAGE_STATUSES
+    if isinstance(err, DBAPIError):
+        return bool(err.connection_invalidated) or "connect" in str(err.orig).lower()
+    return isinstance(err, OSError | TimeoutError | ConnectionError)
 
-    def __init__(self, client: Client, settings: Settings, index: JourneyIndex) -> None:
+
+class EventRouter:
+    """What one valid event does: to the customer's identity and profile, then to journeys."""
+
+    def __init__(
+        self, client: Client, settings: Settings, index: JourneyIndex, sessions: Sessions
+    ) -> None:
         self.client = client
         self.settings = settings
         self.index = index
+        self.sessions = sessions
+
+    def has_work(self, event: Event) -> bool:
+        """False for events nothing needs (page views no journey wants): ack them at once."""
+        return event.type in _IDENTITY_CALLS or self.index.wants(event.name)
 
     async def route(self, event: Event) -> RouteResult:
-        result = RouteResult()
-        journey_event = event.to_journey_event()
-        customer = event.customer_id
+        identity = await self.apply_identity(event)
+        result = RouteResult(customer_id=identity.customer_id)
+        journey_event = replace(event.to_journey_event(), customer_id=identity.customer_id)
         started_keys = set()
         for target in self.index.started_by(event.name):
-            wid = workflow_id(target.key, customer)
-            # Signal-with-start: starts the run, or only signals it if it is already running.
-            await self.client.start_workflow(
-                target.workflow_type,
-                JourneyStart(
-                    journey_key=target.key,
-                    journey_version=target.version,
-                    customer_id=customer,
-                    time_scale=self.settings.time_scale,
-                ),
-                id=wid,
-                task_queue=self.settings.task_queue,
-                start_signal=EVENT_SIGNAL,
-                start_signal_args=[journey_event],
-                search_attributes=run_search_attributes(customer, target.key, target.version),
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            )
+            if target.inactivity_seconds is not None:
+                await self._restart_countdown(target, identity.customer_id, journey_event)
+                result.started.append(watcher_id(target.key, identity.customer_id))
+                continue
             started_keys.add(target.key)
-            result.started.append(wid)
+            # A run begun under another id of this customer (anonymously, say) is theirs.
+            for other in identity.aliases:
+                if await self._signal(workflow_id(target.key, other), journey_event, result):
+                    break
+            else:
+                await self._start(target, identity.customer_id, journey_event)
+                result.started.append(workflow_id(target.key, identity.customer_id))
         for target in self.index.signalled_by(event.name):
             if target.key in started_keys:
                 continue
-            wid = workflow_id(target.key, customer)
-            try:
-                await self.client.get_workflow_handle(wid).signal(EVENT_SIGNAL, journey_event)
-                result.signalled.append(wid)
-            except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise
-                result.not_running.append(wid)
+            for customer_id in identity.ids:
+                await self._signal(workflow_id(target.key, customer_id), journey_event, result)
         return result
+
+    async def apply_identity(self, event: Event) -> Identity:
+        """Identify and alias calls link ids and merge traits; other events only resolve."""
+        if event.type not in _IDENTITY_CALLS:
+            if not self.index.wants(event.name):
+                return Identity(event.customer_id)
+            async with self.sessions() as session:
+                return await customers.resolve(session, event.customer_id)
+        async with self.sessions.begin() as session:
+            if event.type == "alias":
+                previous = _previous_id(event)
+                if previous and event.user_id:
+                    await customers.link(session, previous, event.user_id, source="alias")
+            elif event.user_id and event.anonymous_id:
+                await customers.link(session, event.anonymous_id, event.user_id, source="identify")
+            identity = await customers.resolve(session, event.customer_id)
+            if event.type == "identify":
+                await customers.merge_traits(session, identity.customer_id, event.all_traits())
+            return identity
+
+    async def _start(self, target: RouteTarget, customer_id: str, event: JourneyEvent) -> None:
+        """Signal-with-start: starts the run, or only signals it if it is already running."""
+        await self.client.start_workflow(
+            target.workflow_type,
+            JourneyStart(
+                journey_key=target.key,
+                journey_version=target.version,
+                customer_id=customer_id,
+                time_scale=self.settings.time_scale,
+            ),
+            id=workflow_id(target.key, customer_id),
+            task_queue=self.settings.task_queue,
+            start_signal=EVENT_SIGNAL,
+            start_signal_args=[event],
+            search_attributes=run_search_attributes(customer_id, target.key, target.version),
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+
+    async def _restart_countdown(
+        self, target: RouteTarget, customer_id: str, event: JourneyEvent
+    ) -> None:
+        """Signal-with-start the customer's inactivity watcher for this journey."""
+        assert target.inactivity_seconds is not None
+        await self.client.start_workflow(
+            WATCHER_WORKFLOW,
+            WatchStart(
+                journey_key=target.key,
+                journey_version=target.version,
+                workflow_type=target.workflow_type,
+                customer_id=customer_id,
+                event_name=event.name,
+                period_seconds=target.inactivity_seconds,
+                time_scale=self.settings.time_scale,
+            ),
+            id=watcher_id(target.key, customer_id),
+            task_queue=self.settings.task_queue,
+            start_signal=EVENT_SIGNAL,
+            start_signal_args=[event],
+            search_attributes=run_search_attributes(customer_id, target.key, target.version),
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+
+    async def _signal(self, wid: str, event: JourneyEvent, result: RouteResult) -> bool:
+        try:
+            await self.client.get_workflow_handle(wid).signal(EVENT_SIGNAL, event)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            result.not_running.append(wid)
+            return False
+        result.signalled.append(wid)
+        return True
 
 
 class Router:
-    """The NATS half: consume, group by customer, route, ack / retry / dead-letter."""
+    """The NATS half: hold partitions, pull, apply each customer's events in order, ack."""
 
     def __init__(
-        self, js: JetStreamContext, client: Client, sessions: Sessions, settings: Settings
+        self,
+        js: JetStreamContext,
+        client: Client,
+        sessions: Sessions,
+        settings: Settings,
+        *,
+        owner: str | None = None,
     ) -> None:
         self.js = js
         self.sessions = sessions
         self.settings = settings
-        self.events = EventRouter(client, settings, JourneyIndex())
+        self.events = EventRouter(client, settings, JourneyIndex(), sessions)
+        self.leases = PartitionLeases(js, settings, owner or router_identity())
         self._stopping = asyncio.Event()
         self._limit = asyncio.Semaphore(settings.router_concurrency)
+        # Partitions whose pull was abandoned unacknowledged at stop: their leases must expire
+        # (not be released) so their events are redelivered before anyone pulls newer ones.
+        self._abandoned: set[int] = set()
 
     def stop(self) -> None:
-        """Finish the batch in hand, ack it, then return from :meth:`run` (graceful drain)."""
+        """Finish the pulls in hand, acknowledge them, then return from :meth:`run`."""
         self._stopping.set()
 
     async def refresh_index(self) -> None:
         self.events.index = await load_index(self.sessions)
 
     async def run(self) -> None:
-        settings = self.settings
-        await bus.ensure_streams(self.js, settings)
+        await bus.ensure_streams(self.js, self.settings)
         await self.refresh_index()
-        log.info("router: %d journeys in the index", self.events.index.size)
-        subscription = await self.js.pull_subscribe(
-            settings.events_subjects,
-            durable=settings.router_durable,
-            stream=settings.events_stream,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_wait=settings.router_ack_wait_seconds,
-                # One more than ours: a backstop if the router dies while dead-lettering.
-                max_deliver=settings.router_max_deliver + 1,
-                max_ack_pending=max(1000, settings.router_batch * 10),
-            ),
+        await self.leases.open()
+        await self.leases.renew()
+        log.info(
+            "router %s: %d journeys in the index, %d partitions, %d routers live",
+            self.leases.owner,
+            self.events.index.size,
+            self.settings.event_partitions,
+            self.leases.live_routers,
         )
-        refresher = asyncio.create_task(self._refresh_forever())
+        helpers = [
+            asyncio.create_task(self._refresh_forever()),
+            asyncio.create_task(self._renew_forever()),
+        ]
+        try:
+            await asyncio.gather(*(self._consume(p) for p in range(self.settings.event_partitions)))
+        finally:
+            for task in helpers:
+                task.cancel()
+            await self.leases.close(keep=self._abandoned)
+
+    @property
+    def _renew_interval(self) -> float:
+        return self.settings.router_ack_wait_seconds / 3
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _consume(self, partition: int) -> None:
+        subscription = None
         try:
             while not self._stopping.is_set():
+                if not await self.leases.acquire(partition):
+                    await self._pause(self._renew_interval * random.uniform(0.5, 1.0))
+                    continue
+                if subscription is None:
+                    subscription = await self._subscribe(partition)
                 try:
                     batch = await subscription.fetch(
-                        settings.router_batch, timeout=settings.router_fetch_timeout_seconds
+                        self.settings.router_batch,
+                        timeout=self.settings.router_fetch_timeout_seconds,
                     )
                 except (FetchTimeoutError, TimeoutError):
-                    continue
+                    batch = []
                 except nats.errors.Error as err:
-                    # Disconnected or reconnecting: unacked messages come back after ack_wait.
-                    log.warning("router: fetch failed (%r); retrying", err)
-                    await asyncio.sleep(1)
+                    # Disconnected or reconnecting: unacked events come back after ack_wait.
+                    log.warning("router: fetch of partition %d failed (%r)", partition, err)
+                    await self._pause(1)
                     continue
-                await self.handle_batch(batch)
+                if batch and not await self.handle_batch(batch):
+                    self._abandoned.add(partition)
+                    return
+                if partition in self.leases.surplus():
+                    await self.leases.release(partition)
         finally:
-            refresher.cancel()
-            await subscription.unsubscribe()
+            if subscription is not None:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+
+    async def _subscribe(self, partition: int) -> JetStreamContext.PullSubscription:
+        settings = self.settings
+        return await self.js.pull_subscribe(
+            bus.partition_subjects(settings, partition),
+            durable=f"{settings.router_durable}-{partition}",
+            stream=settings.events_stream,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.ALL,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=settings.router_ack_wait_seconds,
+                # Unlimited: the router itself dead-letters an event delivered too often.
+                max_deliver=-1,
+                # One pull in flight per partition: the next waits until this one is settled.
+                max_ack_pending=settings.router_batch,
+            ),
+        )
 
     async def _refresh_forever(self) -> None:
         while True:
@@ -157,63 +311,100 @@ class Router:
             except Exception:
                 log.exception("router: index refresh failed; keeping the previous index")
 
-    async def handle_batch(self, batch: list[Msg]) -> None:
-        per_customer: dict[str, list[tuple[Msg, Event]]] = defaultdict(list)
-        for msg in batch:
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._renew_interval)
             try:
-                event = parse_event(msg.data)
-            except InvalidEvent as err:
-                await self.dead_letter(msg, f"invalid event: {err}")
-                continue
-            except Exception as err:  # undecodable bytes, not even JSON text
-                await self.dead_letter(msg, f"undecodable message: {err}")
-                continue
-            per_customer[event.customer_id].append((msg, event))
-        await asyncio.gather(*(self._apply_in_order(items) for items in per_customer.values()))
+                await self.leases.renew()
+            except Exception:
+                log.exception("router: lease renewal failed; retrying")
 
-    async def _apply_in_order(self, items: list[tuple[Msg, Event]]) -> None:
-        async with self._limit:
-            for position, (msg, event) in enumerate(items):
+    async def handle_batch(self, batch: list[Msg]) -> bool:
+        """Apply one pull; True once it is acknowledged, False if abandoned at stop."""
+        keepalive = asyncio.create_task(self._keep_alive(batch))
+        try:
+            per_customer: dict[str, list[tuple[Msg, Event]]] = defaultdict(list)
+            for msg in batch:
+                if len(msg.data) > MAX_EVENT_BYTES:
+                    reason = (
+                        f"event is {len(msg.data)} bytes, over the {MAX_EVENT_BYTES}-byte limit"
+                    )
+                    await self.dead_letter(msg, reason)
+                    continue
                 try:
-                    applied = await self._apply(msg, event)
-                except nats.errors.Error as err:
-                    # The ack or nak itself failed: JetStream redelivers after ack_wait, and the
-                    # workflow drops the repeated messageId. Later events of this customer wait.
-                    log.warning("router: could not settle %s: %r", msg.subject, err)
-                    applied = False
-                if not applied:
-                    # Keep this customer's order: what follows waits for the failed one's retry.
-                    for later, _ in items[position + 1 :]:
-                        with contextlib.suppress(nats.errors.Error):
-                            await later.nak(delay=1)
-                    return
+                    event = parse_event(msg.data)
+                except InvalidEvent as err:
+                    await self.dead_letter(msg, f"invalid event: {err}")
+                    continue
+                except Exception as err:  # undecodable bytes, not even JSON text
+                    await self.dead_letter(msg, f"undecodable message: {err}")
+                    continue
+                per_customer[event.partition_key].append((msg, event))
+            chains = [self._apply_in_order(items) for items in per_customer.values()]
+            if not all(await asyncio.gather(*chains)):
+                return False
+            # Ack-all on the newest event settles the whole pull at once.
+            newest = max(
+                batch, key=lambda m: m.metadata.sequence.stream if m.metadata.sequence else 0
+            )
+            await newest.ack()
+            return True
+        finally:
+            keepalive.cancel()
+
+    async def _keep_alive(self, batch: list[Msg]) -> None:
+        """Tell JetStream the pull is still being worked on, so it is not redelivered meanwhile."""
+        while True:
+            await asyncio.sleep(self.settings.router_ack_wait_seconds / 3)
+            for msg in batch:
+                with contextlib.suppress(nats.errors.Error):
+                    await msg.in_progress()
+
+    async def _apply_in_order(self, items: list[tuple[Msg, Event]]) -> bool:
+        async with self._limit:
+            for msg, event in items:
+                if not await self._apply(msg, event):
+                    return False
+            return True
 
     async def _apply(self, msg: Msg, event: Event) -> bool:
-        if not self.events.index.wants(event.name):
-            await msg.ack()
+        """Route one event: True when settled (applied or dead-lettered), False if abandoned."""
+        if not self.events.has_work(event):
             return True
-        try:
-            result = await self.events.route(event)
-        except Exception as err:
-            attempts = msg.metadata.num_delivered or 1
-            if attempts >= self.settings.router_max_deliver:
-                await self.dead_letter(msg, f"gave up after {attempts} attempts: {err!r}")
-                return True
-            log.warning("router: %s (attempt %d) failed, will retry: %r", event.name, attempts, err)
-            await msg.nak(delay=min(2**attempts, 30))
-            return False
-        log.info(
-            "router: %s for %s started=%s signalled=%s",
-            event.name,
-            event.customer_id,
-            result.started,
-            result.signalled,
-        )
-        await msg.ack()
-        return True
+        earlier = (msg.metadata.num_delivered or 1) - 1
+        if earlier >= self.settings.router_max_deliver:
+            await self.dead_letter(msg, f"delivered {earlier + 1} times without being settled")
+            return True
+        failures = 0
+        while True:
+            try:
+                result = await self.events.route(event)
+            except Exception as err:
+                if self._stopping.is_set():
+                    return False
+                if is_outage(err):
+                    log.warning("router: outage while routing %s, waiting: %r", event.name, err)
+                    await self._pause(min(2 ** min(failures, 5), 30))
+                    continue
+                failures += 1
+                if earlier + failures >= self.settings.router_max_deliver:
+                    reason = f"gave up after {earlier + failures} attempts: {err!r}"
+                    await self.dead_letter(msg, reason)
+                    return True
+                log.warning("router: %s failed (attempt %d): %r", event.name, failures, err)
+                await self._pause(min(0.25 * 2**failures, 30))
+                continue
+            log.info(
+                "router: %s for %s started=%s signalled=%s",
+                event.name,
+                result.customer_id,
+                result.started,
+                result.signalled,
+            )
+            return True
 
     async def dead_letter(self, msg: Msg, reason: str) -> None:
-        """Move a message to EVENTS_DLQ with its reason, then ack it so the stream moves on."""
+        """Copy an event to EVENTS_DLQ with its reason; the pull's ack then settles it."""
         sequence = str(msg.metadata.sequence.stream) if msg.metadata.sequence else "?"
         log.warning("router: dead-lettering %s #%s: %s", msg.subject, sequence, reason)
         await self.js.publish(
@@ -226,11 +417,16 @@ class Router:
                 "Nats-Msg-Id": f"dlq-{msg.subject}-{sequence}",
             },
         )
-        await msg.ack()
+
+
+def _previous_id(event: Event) -> str | None:
+    """An alias call's ``previousId`` (a declared field, or kept among the extras)."""
+    value = getattr(event, "previous_id", None) or (event.model_extra or {}).get("previousId")
+    return value if isinstance(value, str) and value else None
 
 
 async def serve(settings: Settings) -> None:
-    """Run the router until SIGTERM/SIGINT, then finish the batch in hand and drain."""
+    """Run the router until SIGTERM/SIGINT, then finish the pulls in hand and drain."""
     stop = stop_event()
     nc = await bus.connect(settings, "router")
     client = await temporal.connect(settings)

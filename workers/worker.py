@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -10,8 +12,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from journeys import temporal
 from journeys.activities import JourneyActivities
-from journeys.channels import build_providers
+from journeys.channels import Provider, build_providers, close_providers
 from journeys.dsl import Journey
+from journeys.inactivity import InactivityWatcher
 from journeys.registry import import_journeys, register_code_journeys
 from journeys.rendering import TemplateRenderer
 from journeys.settings import Settings
@@ -27,16 +30,36 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
+class JourneyWorker(Worker):
+    """A Temporal worker that closes its channel providers' connections once it has stopped.
+
+    Closing happens when ``run`` ends, which ``async with`` waits for on exit: every activity
+    has finished by then, so no delivery loses its client mid-request.
+    """
+
+    def __init__(self, client: Client, *, providers: Mapping[str, Provider], **config: Any) -> None:
+        super().__init__(client, **config)
+        self.providers = providers
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            await close_providers(self.providers.values())
+
+
 def build_worker(
     client: Client, settings: Settings, sessions: Sessions, journeys: list[type[Journey]]
-) -> Worker:
-    activities = JourneyActivities(
-        sessions, TemplateRenderer(settings.templates_dir), build_providers(settings)
-    )
-    return Worker(
+) -> JourneyWorker:
+    """The worker for ``journeys``; its providers are built once here (refusing a configuration
+    that could not send) and closed when the worker stops."""
+    providers = build_providers(settings)
+    activities = JourneyActivities(sessions, TemplateRenderer(settings.templates_dir), providers)
+    return JourneyWorker(
         client,
+        providers=providers,
         task_queue=settings.task_queue,
-        workflows=journeys,
+        workflows=[*journeys, InactivityWatcher],
         activities=activities.all(),
         workflow_runner=SANDBOX,
     )

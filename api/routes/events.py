@@ -1,58 +1,169 @@
-"""Segment-spec event ingestion: an event is acknowledged only once JetStream has stored it.
+"""Segment's HTTP Tracking API: ``/v1/track``, ``identify``, ``page``, ``screen``, ``group``,
+``alias`` and ``batch``, so Segment's libraries (and anything written against Segment) send here.
 
-A 2xx is a promise that the event will be processed (invariant 1), so every failure to get
-JetStream's ack is a 503 the producer should retry with the same ``messageId``; the stream's
-dedup window makes that retry harmless (invariant 2).
+Acknowledged means stored (invariant 1). A 2xx is sent only once JetStream has acknowledged
+*every* event of the request: they are published concurrently and all awaited. If any publish
+fails, or NATS is down, the answer is a 503 asking for the same request again with the same
+messageIds. Some of its events may be in the stream already, but each is published with
+``Nats-Msg-Id = messageId``, so JetStream drops them on the retry (``duplicate`` in the answer)
+within its dedup window (``dedup_window_seconds``), and the journeys' own messageId checks cover a
+later retry (invariant 2). From the producer's side a request is accepted whole or not at all.
+
+Validation is whole-request too (invariant 7): every event is checked (fields, Segment's size
+limits) before anything is published, and one bad event fails the request with a 4xx naming it,
+``["body", "batch", 3, "userId"]``. The checks, in order: the write key (401,
+:mod:`api.ingest_auth`), the body's size and gzip (413, 400, 415, :mod:`api.ingest_body`), each
+event's size in a batch (413), the fields (422), NATS (503).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 import nats.errors
-from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field, model_validator
+from fastapi import APIRouter, Depends, HTTPException, Request, Security, status
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
 
-from api.deps import JetStreamDep
+from api.deps import JetStreamDep, SettingsDep
+from api.ingest_auth import write_key_scheme
+from api.ingest_body import BATCH_LIMIT, EVENT_LIMIT, ingest_route, too_large
+from api.ingest_models import (
+    Accepted,
+    AliasCall,
+    BatchAccepted,
+    BatchCall,
+    GroupCall,
+    IdentifyCall,
+    PageCall,
+    ScreenCall,
+    TrackCall,
+)
 from journeys import bus
 from journeys.events import Event
+from journeys.settings import Settings
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v1", tags=["events"])
+# What a failed publish raises: NATS errors (JetStream's included), timeouts, a dropped socket.
+# Anything else is a bug and stays a 500.
+PUBLISH_ERRORS = (nats.errors.Error, TimeoutError, OSError)
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No write key, or an unknown one (when write keys are configured)"},
+    413: {"description": "Over Segment's limits: 32 KB per event, 500 KB per batch"},
+    503: {"description": "Not stored: JetStream did not acknowledge; retry, same messageIds"},
+}
+
+calls = APIRouter(route_class=ingest_route(EVENT_LIMIT, "one call"))
+batches = APIRouter(route_class=ingest_route(BATCH_LIMIT, "a batch"))
 
 
-class TrackCall(Event):
-    """A track call; whatever ``type`` the producer sent, this endpoint only tracks."""
-
-    type: Literal["track"] = "track"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _force_track(cls, data: Any) -> Any:
-        return {**data, "type": "track"} if isinstance(data, dict) else data
-
-
-class Accepted(BaseModel):
-    success: bool = True
-    message_id: str = Field(alias="messageId")
-    duplicate: bool = Field(description="JetStream already held this messageId; nothing re-sent")
-
-
-@router.post(
-    "/track",
-    responses={503: {"description": "Not stored: JetStream did not acknowledge; retry"}},
-)
-async def track(call: TrackCall, jetstream: JetStreamDep) -> Accepted:
-    try:
-        ack = await bus.publish_event(jetstream, call)
-    except nats.errors.Error as err:
-        reason = str(err) or type(err).__name__
-        log.warning("event %s not stored: %s", call.message_id, reason)
+async def publish_all(
+    jetstream: JetStreamContext, settings: Settings, events: Sequence[Event]
+) -> list[PubAck]:
+    """Every event's ack, or a 503 once all publishes have finished, if any of them failed."""
+    results = await asyncio.gather(
+        *(bus.publish_event(jetstream, settings, event) for event in events),
+        return_exceptions=True,
+    )
+    acks: list[PubAck] = []
+    failures: list[BaseException] = []
+    for result in results:
+        if not isinstance(result, BaseException):
+            acks.append(result)
+        elif isinstance(result, PUBLISH_ERRORS):
+            failures.append(result)
+        else:
+            raise result
+    if failures:
+        reason = str(failures[0]) or type(failures[0]).__name__
+        log.warning("%d of %d events not stored: %s", len(failures), len(events), reason)
+        if len(events) == 1:
+            detail = f"event not stored: JetStream did not acknowledge it ({reason})"
+        else:
+            detail = (
+                f"{len(failures)} of {len(events)} events not stored: JetStream did not "
+                f"acknowledge them ({reason}); the whole request is refused"
+            )
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"event not stored: JetStream did not acknowledge it ({reason}); "
-            "retry with the same messageId",
-        ) from err
+            f"{detail}; retry with the same messageIds",
+        )
+    return acks
+
+
+async def _accept(call: Event, jetstream: JetStreamContext, settings: Settings) -> Accepted:
+    (ack,) = await publish_all(jetstream, settings, [call])
     return Accepted(messageId=call.message_id, duplicate=bool(ack.duplicate))
+
+
+@calls.post("/track", responses=RESPONSES)
+async def track(call: TrackCall, jetstream: JetStreamDep, settings: SettingsDep) -> Accepted:
+    """Something the customer did (``event``, ``properties``); journeys match on ``event``."""
+    return await _accept(call, jetstream, settings)
+
+
+@calls.post("/identify", responses=RESPONSES)
+async def identify(call: IdentifyCall, jetstream: JetStreamDep, settings: SettingsDep) -> Accepted:
+    """Who the customer is: ``traits`` (email, phone, consent...)."""
+    return await _accept(call, jetstream, settings)
+
+
+@calls.post("/page", responses=RESPONSES)
+async def page(call: PageCall, jetstream: JetStreamDep, settings: SettingsDep) -> Accepted:
+    """A page view: optional ``name`` and ``category``, the page in ``properties``."""
+    return await _accept(call, jetstream, settings)
+
+
+@calls.post("/screen", responses=RESPONSES)
+async def screen(call: ScreenCall, jetstream: JetStreamDep, settings: SettingsDep) -> Accepted:
+    """A mobile screen view, like ``page``."""
+    return await _accept(call, jetstream, settings)
+
+
+@calls.post("/group", responses=RESPONSES)
+async def group(call: GroupCall, jetstream: JetStreamDep, settings: SettingsDep) -> Accepted:
+    """The account (``groupId``) the customer belongs to; ``traits`` describe the group."""
+    return await _accept(call, jetstream, settings)
+
+
+@calls.post("/alias", responses=RESPONSES)
+async def alias(call: AliasCall, jetstream: JetStreamDep, settings: SettingsDep) -> Accepted:
+    """``previousId`` (often the anonymousId) and ``userId`` are the same customer."""
+    return await _accept(call, jetstream, settings)
+
+
+async def each_event_within_limit(request: Request) -> None:
+    """413 naming the first event over 32 KB, measured as sent (compact JSON), before the
+    fields are validated: an oversized event is refused whatever else is wrong with it."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return  # not JSON: FastAPI's own validation says so
+    items = body.get("batch") if isinstance(body, dict) else None
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > EVENT_LIMIT:
+            raise too_large(f"batch[{index}] is {size} bytes", EVENT_LIMIT, "one event")
+
+
+@batches.post("/batch", responses=RESPONSES, dependencies=[Depends(each_event_within_limit)])
+async def batch(call: BatchCall, jetstream: JetStreamDep, settings: SettingsDep) -> BatchAccepted:
+    """Several calls at once, each with its ``type``; all stored, or none acknowledged."""
+    acks = await publish_all(jetstream, settings, call.batch)
+    return BatchAccepted(
+        messageIds=[event.message_id for event in call.batch],
+        duplicates=[
+            event.message_id for event, ack in zip(call.batch, acks, strict=True) if ack.duplicate
+        ],
+    )
+
+
+router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Security(write_key_scheme)])
+router.include_router(calls)
+router.include_router(batches)

@@ -6,12 +6,20 @@ import hashlib
 import logging
 
 from journeys.channels.base import DeliveryReceipt, OutboundMessage
+from journeys.settings import Settings
 
 log = logging.getLogger("journeys.console")
 
 
 class ConsoleProvider:
     name = "console"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        """Needs no settings; takes them to be built like every other provider."""
+
+    @staticmethod
+    def problems(settings: Settings) -> list[str]:
+        return []
 
     async def deliver(self, message: OutboundMessage) -> DeliveryReceipt:
         body = message.text if message.text is not None else message.html

@@ -27,6 +27,9 @@ class JourneyDefinition(Timestamped, Base):
     kind: Mapped[str] = mapped_column(String(20), default="code")
     workflow_type: Mapped[str] = mapped_column(String(200))
     trigger_event: Mapped[str] = mapped_column(String(200))
+    # Set for journeys entered on the absence of ``trigger_event`` for this long ("no Login for
+    # 7 days"): the trigger event then restarts a countdown instead of entering the customer.
+    inactivity_seconds: Mapped[int | None]
     exit_events: Mapped[list[str]] = mapped_column(default=list)
     listens_to: Mapped[list[str]] = mapped_column(default=list)
     status: Mapped[str] = mapped_column(String(20), default="active")
@@ -34,19 +37,45 @@ class JourneyDefinition(Timestamped, Base):
 
 
 class Customer(Timestamped, Base):
-    """A customer profile as journeys and templates see it; traits merge from events."""
+    """A customer profile as journeys and templates see it; traits merge from events.
+
+    ``email``, ``phone`` and ``timezone`` mirror the traits of those names so support can find a
+    customer by address and sends can find the local time without reading the JSON.
+    """
 
     __tablename__ = "customers"
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(50), index=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+
+
+class CustomerAlias(Timestamped, Base):
+    """Another id of a known customer: an ``anonymousId`` they were identified from, or the
+    ``previousId`` of an alias call. Events for the alias are applied to ``customer_id``.
+
+    Chains are kept flat: when a canonical customer is itself aliased, its aliases move along.
+    """
+
+    __tablename__ = "customer_aliases"
+
+    alias_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(200), index=True)
+    source: Mapped[str] = mapped_column(String(20))
 
 
 class JourneyRun(Base):
     """One customer's pass through one journey version (a Temporal workflow execution chain)."""
 
     __tablename__ = "journey_runs"
-    __table_args__ = (Index(None, "customer_id", "started_at"),)
+    __table_args__ = (
+        Index(None, "customer_id", "started_at"),
+        # One event enters one customer into one journey once, however often it is redelivered
+        # (invariant 2 at entry: a redelivered trigger after the run ended starts no second run).
+        UniqueConstraint("journey_key", "customer_id", "trigger_message_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     workflow_id: Mapped[str] = mapped_column(String(500), index=True)
@@ -87,7 +116,7 @@ class Delivery(Base):
     html: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
-    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     requested_at: Mapped[datetime]
 
     run: Mapped[JourneyRun] = relationship(back_populates="deliveries", lazy="raise")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from journeys.store.customers import resolve
 from journeys.store.models import Customer, JourneyRun
 
 
@@ -31,11 +32,15 @@ class CustomerHistory:
 async def customer_history(
     session: AsyncSession, customer_id: str, *, limit: int = 100
 ) -> CustomerHistory:
-    """The customer's newest ``limit`` runs, newest first, each with deliveries and audit rows."""
-    customer = await session.get(Customer, customer_id)
+    """The customer's newest ``limit`` runs, newest first, each with deliveries and audit rows.
+
+    Runs started under any other id of the customer (before they were identified) are theirs.
+    """
+    identity = await resolve(session, customer_id)
+    customer = await session.get(Customer, identity.customer_id)
     runs = await session.scalars(
         select(JourneyRun)
-        .where(JourneyRun.customer_id == customer_id)
+        .where(JourneyRun.customer_id.in_(identity.ids))
         .options(selectinload(JourneyRun.deliveries), selectinload(JourneyRun.audit))
         .order_by(JourneyRun.started_at.desc(), JourneyRun.id.desc())
         .limit(limit)

@@ -1,4 +1,6 @@
-"""POST /v1/track: 200 only once JetStream stored the event, and never a second copy of it."""
+"""POST /v1/track through the in-process app: 200 only once JetStream stored the event, and
+never a second copy of it. The rest of the Segment API is in test_ingest.py and
+test_segment_client.py, over real HTTP."""
 
 from __future__ import annotations
 
@@ -13,22 +15,28 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
+from journeys.bus import partition_of
 from journeys.settings import Settings
 from tests.api.serving import serve
 from tests.conftest import nats_url_of
 from tests.helpers import customer_id
 from workers.servers import ServerProcess
 
-SUBJECT = "events.track.cart_abandoned"
+# Any partition: `events.<partition>.track.cart_abandoned`.
+SUBJECTS = "events.*.track.cart_abandoned"
+
+
+def subject_of(settings: Settings, customer: object) -> str:
+    return f"events.{partition_of(str(customer), settings.event_partitions)}.track.cart_abandoned"
 
 
 async def stored(js: JetStreamContext, message_id: str) -> list[RawStreamMsg]:
-    """Every message on SUBJECT in EVENTS whose Nats-Msg-Id is ``message_id``."""
+    """Every message on SUBJECTS in EVENTS whose Nats-Msg-Id is ``message_id``."""
     found: list[RawStreamMsg] = []
     seq = 1
     while True:
         try:
-            msg = await js.get_msg("EVENTS", seq=seq, subject=SUBJECT, next=True)
+            msg = await js.get_msg("EVENTS", seq=seq, subject=SUBJECTS, next=True)
         except NotFoundError:
             return found
         if (msg.headers or {}).get("Nats-Msg-Id") == message_id:
@@ -46,7 +54,7 @@ def cart_abandoned(**fields: object) -> dict[str, object]:
 
 
 async def test_track_answers_after_the_event_is_in_the_stream(
-    client: httpx.AsyncClient, jetstream: JetStreamContext
+    client: httpx.AsyncClient, jetstream: JetStreamContext, api_settings: Settings
 ) -> None:
     body = cart_abandoned(type="identify", integrations={"All": True})
 
@@ -56,7 +64,7 @@ async def test_track_answers_after_the_event_is_in_the_stream(
     answer = response.json()
     assert answer["success"] is True and answer["duplicate"] is False
     (msg,) = await stored(jetstream, answer["messageId"])
-    assert msg.subject == SUBJECT
+    assert msg.subject == subject_of(api_settings, body["userId"])
     event = json.loads(msg.data or b"")
     assert event["type"] == "track", "this endpoint only tracks, whatever type was sent"
     assert (event["userId"], event["properties"]) == (body["userId"], body["properties"])

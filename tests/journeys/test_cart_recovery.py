@@ -24,7 +24,9 @@ TOLERANCE = timedelta(seconds=30)
 @pytest.fixture
 async def router(time_skipping: WorkflowEnvironment, store: Store) -> EventRouter:
     await register_code_journeys(store.sessions, [CartRecovery])
-    return EventRouter(time_skipping.client, store.settings, await load_index(store.sessions))
+    return EventRouter(
+        time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
+    )
 
 
 @pytest.fixture

@@ -29,7 +29,9 @@ JOURNEYS: list[type[Journey]] = [CartRecovery, WelcomeSeries, UndeclaredWait, Te
 async def router(time_skipping: WorkflowEnvironment, store: Store) -> AsyncIterator[EventRouter]:
     await register_code_journeys(store.sessions, JOURNEYS)
     async with build_worker(time_skipping.client, store.settings, store.sessions, JOURNEYS):
-        yield EventRouter(time_skipping.client, store.settings, await load_index(store.sessions))
+        yield EventRouter(
+            time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
+        )
 
 
 async def test_welcome_series_without_activation_sends_the_tips_after_three_days(
@@ -137,7 +139,9 @@ async def test_a_template_that_cannot_render_fails_that_step_only(
     reason: str,
 ) -> None:
     await register_code_journeys(store.sessions, JOURNEYS)
-    router = EventRouter(time_skipping.client, store.settings, await load_index(store.sessions))
+    router = EventRouter(
+        time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
+    )
     customer = customer_id()
     async with build_worker(time_skipping.client, store.settings, store.sessions, JOURNEYS):
         await router.route(track("Template Test", customer, template=template))
@@ -155,7 +159,9 @@ async def test_a_purchase_that_arrives_with_the_cart_ends_the_run_before_any_ste
     """Both events reach the run before a worker has picked it up: the first workflow task sees
     the trigger and the exit together, and the customer leaves on entry."""
     await register_code_journeys(store.sessions, JOURNEYS)
-    router = EventRouter(time_skipping.client, store.settings, await load_index(store.sessions))
+    router = EventRouter(
+        time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
+    )
     customer = customer_id()
     await router.route(track("Cart Abandoned", customer))
     assert (await router.route(track("Order Completed", customer))).signalled

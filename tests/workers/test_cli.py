@@ -9,6 +9,8 @@ import sys
 
 import nats
 
+from journeys.bus import partition_of
+from journeys.settings import Settings
 from tests.conftest import REPO
 
 
@@ -42,7 +44,7 @@ async def test_publish_stores_the_event_once_per_message_id(nats_url: str) -> No
     assert first.returncode == 0, first.stderr
     ack = json.loads(first.stdout)
     assert (ack["subject"], ack["stream"], ack["duplicate"]) == (
-        "events.track.cart_abandoned",
+        f"events.{partition_of('cli-1', Settings().event_partitions)}.track.cart_abandoned",
         "EVENTS",
         False,
     )

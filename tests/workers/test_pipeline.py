@@ -51,14 +51,16 @@ async def test_malformed_messages_are_dead_lettered_and_the_stream_moves_on(
 ) -> None:
     customer = customer_id()
     async with running_pipeline(settings, temporal_dev, store.sessions) as pipeline:
-        await pipeline.js.publish("events.track.garbage", b"\xff not json {")
+        await pipeline.js.publish("events.0.track.garbage", b"\xff not json {")
         await pipeline.js.publish(
-            "events.track.cart_abandoned", b'{"type": "track", "event": "Cart Abandoned"}'
+            "events.0.track.cart_abandoned", b'{"type": "track", "event": "Cart Abandoned"}'
         )
         await pipeline.js.publish(
-            "events.track.cart_abandoned",
+            "events.0.track.cart_abandoned",
             b'{"type": "track", "event": "Cart Abandoned", "userId": "u", "properties": 7}',
         )
+        oversized = track("Cart Abandoned", customer_id(), note="x" * 40_000).to_json()
+        await pipeline.js.publish("events.0.track.cart_abandoned", oversized)
         await pipeline.publish(track("Cart Abandoned", customer))
 
         async def started() -> None:
@@ -69,7 +71,7 @@ async def test_malformed_messages_are_dead_lettered_and_the_stream_moves_on(
         dead = await pipeline.js.pull_subscribe(
             f"{settings.dlq_subject_prefix}.>", stream=settings.dlq_stream
         )
-        letters = await dead.fetch(3, timeout=5)
+        letters = await dead.fetch(4, timeout=5)
         reasons: dict[str, list[str]] = defaultdict(list)
         for letter in letters:
             assert letter.headers is not None
@@ -77,14 +79,15 @@ async def test_malformed_messages_are_dead_lettered_and_the_stream_moves_on(
                 letter.headers[bus.HEADER_DLQ_REASON]
             )
         assert letters[0].data == b"\xff not json {"
-        assert letters[0].subject == "dlq.events.track.garbage"
+        assert letters[0].subject == "dlq.events.0.track.garbage"
 
-    garbage, invalid = reasons["events.track.garbage"], reasons["events.track.cart_abandoned"]
+    garbage, invalid = reasons["events.0.track.garbage"], reasons["events.0.track.cart_abandoned"]
     assert len(garbage) == 1 and garbage[0].startswith("invalid event:")
     assert sorted(invalid) == sorted(
         [
             "invalid event: anonymousId: Value error, userId or anonymousId is required",
             "invalid event: properties: Input should be an object",
+            f"event is {len(oversized)} bytes, over the 32768-byte limit",
         ]
     )
     await temporal_dev.get_workflow_handle(workflow_id("cart-recovery", customer)).terminate(

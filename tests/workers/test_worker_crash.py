@@ -71,7 +71,9 @@ async def test_worker_killed_during_the_wait_finishes_with_one_sms_and_one_email
             assert "cart-recovery" in keys, log.read_text()
 
         await eventually(registered, timeout=60)
-        router = EventRouter(temporal_dev, settings, await load_index(store.sessions))
+        router = EventRouter(
+            temporal_dev, settings, await load_index(store.sessions), store.sessions
+        )
         await router.route(track("Cart Abandoned", customer, cart_id="K9"))
 
         async def waiting_fifteen_minutes() -> None:

@@ -1,0 +1,526 @@
+"""Segment-compatible HTTP ingestion over real HTTP (uvicorn) into a real JetStream.
+
+Each test has its own nats-server, so "nothing was stored" is checked on the whole stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from journeys.bus import partition_of
+from journeys.settings import Settings
+from tests.api.live import message_ids, serve_http, start_again, stream_messages
+from tests.conftest import make_settings
+from tests.helpers import customer_id, eventually
+from workers.servers import ServerProcess
+
+WRITE_KEY = "wk-test-0123456789"
+
+
+@pytest.fixture
+def ingest_settings(tmp_path: Path, fresh_nats_url: str, temporal_address: str) -> Settings:
+    return make_settings(
+        tmp_path, nats_url=fresh_nats_url, temporal_address=temporal_address, write_keys=[WRITE_KEY]
+    )
+
+
+@pytest.fixture
+async def base_url(ingest_settings: Settings) -> AsyncIterator[str]:
+    async with serve_http(ingest_settings) as url:
+        yield url
+
+
+@pytest.fixture
+async def api(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=base_url, auth=(WRITE_KEY, ""), timeout=30) as client:
+        yield client
+
+
+async def stored(settings: Settings) -> list[dict[str, Any]]:
+    """The whole EVENTS stream, each message's JSON plus its ``_subject`` and ``_msg_id``."""
+    messages = await stream_messages(settings.nats_url)
+    return [
+        {**json.loads(m.data), "_subject": m.subject, "_msg_id": msg_id}
+        for m, msg_id in zip(messages, message_ids(messages), strict=True)
+    ]
+
+
+def subject(settings: Settings, customer: str, tail: str) -> str:
+    return f"events.{partition_of(customer, settings.event_partitions)}.{tail}"
+
+
+def mid() -> str:
+    return f"m-{uuid.uuid4()}"
+
+
+def track_body(customer: str | None = None, **fields: Any) -> dict[str, Any]:
+    return {
+        "event": "Cart Abandoned",
+        "userId": customer or customer_id(),
+        "messageId": mid(),
+        "properties": {"cart_id": "K1", "total": 42.5},
+        **fields,
+    }
+
+
+CALLS = [
+    (
+        "/v1/track",
+        {"event": "Cart Abandoned", "properties": {"cart_id": "K1"}},
+        "track.cart_abandoned",
+    ),
+    ("/v1/identify", {"traits": {"email": "ada@example.com"}}, "identify"),
+    ("/v1/page", {"name": "Pricing", "category": "Docs", "properties": {"url": "/p"}}, "page"),
+    ("/v1/screen", {"name": "Cart"}, "screen"),
+    ("/v1/group", {"groupId": "acme", "traits": {"plan": "pro"}}, "group"),
+    ("/v1/alias", {"previousId": "anon-1"}, "alias"),
+]
+
+
+# -- accepted calls -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "fields", "tail"), CALLS, ids=[c[0] for c in CALLS])
+async def test_each_call_is_stored_on_its_subject_once_acknowledged(
+    api: httpx.AsyncClient, ingest_settings: Settings, path: str, fields: dict[str, Any], tail: str
+) -> None:
+    customer, message_id = customer_id(), mid()
+    body = {"userId": customer, "messageId": message_id, "type": "ignored", **fields}
+
+    response = await api.post(path, json=body)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"success": True, "messageId": message_id, "duplicate": False}
+    (event,) = await stored(ingest_settings)
+    assert (event["_subject"], event["_msg_id"]) == (
+        subject(ingest_settings, customer, tail),
+        message_id,
+    )
+    assert event["type"] == path.removeprefix("/v1/"), "the endpoint decides the type"
+    assert {key: event[key] for key in fields} == fields, "Segment's fields kept, by wire name"
+
+
+async def test_integer_ids_are_kept_as_strings(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    response = await api.post("/v1/identify", json={"userId": 42, "messageId": 7})
+
+    assert response.status_code == 200, response.text
+    (event,) = await stored(ingest_settings)
+    assert (event["userId"], event["messageId"]) == ("42", "7")
+
+
+async def test_batch_applies_its_context_to_each_event_and_drops_the_write_key(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    customer = customer_id()
+    items: list[dict[str, Any]] = [
+        {"type": "track", **track_body(customer), "context": {"ip": "10.0.0.2"}},
+        {"type": "identify", "userId": customer, "messageId": mid(), "traits": {"plan": "pro"}},
+        {"type": "page", "anonymousId": "anon-9", "messageId": mid(), "name": "Home"},
+        {"type": "alias", "previousId": "anon-9", "userId": customer, "messageId": mid()},
+    ]
+    body = {
+        "batch": items,
+        "context": {"library": {"name": "curl", "version": "8"}, "ip": "10.0.0.1"},
+        "integrations": {"All": False},
+        "sentAt": "2026-11-22T10:00:00.000Z",
+        "writeKey": WRITE_KEY,
+    }
+
+    response = await api.post("/v1/batch", json=body)
+
+    assert response.status_code == 200, response.text
+    ids = [item["messageId"] for item in items]
+    assert response.json() == {"success": True, "messageIds": ids, "duplicates": []}
+    events = await stored(ingest_settings)
+    assert sorted(e["_msg_id"] for e in events) == sorted(ids)
+    by_id = {e["_msg_id"]: e for e in events}
+    assert by_id[ids[0]]["context"] == {
+        "library": {"name": "curl", "version": "8"},
+        "ip": "10.0.0.2",
+    }
+    assert by_id[ids[1]]["context"]["ip"] == "10.0.0.1"
+    assert by_id[ids[2]]["_subject"] == subject(ingest_settings, "anon-9", "page")
+    assert by_id[ids[3]]["previousId"] == "anon-9"
+    for event in events:
+        assert event["integrations"] == {"All": False}
+        assert event["sentAt"] == "2026-11-22T10:00:00.000Z"
+        assert WRITE_KEY not in json.dumps(event)
+
+
+async def test_retried_batch_is_stored_once(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    body = {"batch": [{"type": "track", **track_body()} for _ in range(5)]}
+
+    first = await api.post("/v1/batch", json=body)
+    retry = await api.post("/v1/batch", json=body)
+
+    ids = [item["messageId"] for item in body["batch"]]
+    assert first.json()["duplicates"] == []
+    assert retry.status_code == 200 and retry.json()["duplicates"] == ids
+    assert sorted(e["_msg_id"] for e in await stored(ingest_settings)) == sorted(ids)
+
+
+async def test_gzip_body_is_accepted(api: httpx.AsyncClient, ingest_settings: Settings) -> None:
+    body = {"batch": [{"type": "track", **track_body()} for _ in range(3)]}
+
+    response = await api.post(
+        "/v1/batch",
+        content=gzip.compress(json.dumps(body).encode()),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert len(await stored(ingest_settings)) == 3
+
+
+async def test_a_batch_just_under_the_limits_is_accepted(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    # 15 events of about 31 KB: each under 32 KB, the batch under 500 KB.
+    batch = [
+        {"type": "track", **track_body(), "properties": {"pad": "x" * 31_500}} for _ in range(15)
+    ]
+
+    response = await api.post("/v1/batch", json={"batch": batch})
+
+    assert response.status_code == 200, response.text
+    assert len(await stored(ingest_settings)) == 15
+
+
+# -- write keys -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Basic " + "d3Jvbmc6", "Basic not-base64!", "Bearer " + WRITE_KEY],
+    ids=["missing", "wrong-key", "malformed", "not-basic"],
+)
+async def test_without_a_valid_write_key_is_401_and_nothing_is_stored(
+    base_url: str, ingest_settings: Settings, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
+        single = await client.post("/v1/track", json=track_body())
+        batch = await client.post("/v1/batch", json={"batch": [{"type": "track", **track_body()}]})
+
+    for response in (single, batch):
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Basic")
+        assert "write key" in response.json()["detail"]
+    assert await stored(ingest_settings) == []
+
+
+async def test_right_key_with_any_password_is_accepted(
+    base_url: str, ingest_settings: Settings
+) -> None:
+    async with httpx.AsyncClient(base_url=base_url, auth=(WRITE_KEY, "ignored")) as client:
+        response = await client.post("/v1/track", json=track_body())
+
+    assert response.status_code == 200
+
+
+async def test_without_configured_write_keys_anyone_may_send(
+    ingest_settings: Settings,
+) -> None:
+    open_settings = ingest_settings.model_copy(update={"write_keys": []})
+    async with serve_http(open_settings) as url, httpx.AsyncClient(base_url=url) as client:
+        response = await client.post("/v1/track", json=track_body())
+
+    assert response.status_code == 200
+    assert len(await stored(ingest_settings)) == 1
+
+
+# -- size limits ----------------------------------------------------------------------------------
+
+
+def padded(size: int) -> dict[str, Any]:
+    """A track call whose compact JSON is ``size`` bytes."""
+    body = {"type": "track", **track_body(), "properties": {"pad": ""}}
+    body["properties"]["pad"] = "x" * (size - len(json.dumps(body, separators=(",", ":"))))
+    return body
+
+
+async def test_one_call_over_32_kb_is_413(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    response = await api.post("/v1/track", content=json.dumps(padded(33 * 1024)))
+
+    assert response.status_code == 413
+    assert "32 KB (32768 bytes)" in response.json()["detail"]
+    assert await stored(ingest_settings) == []
+
+
+async def test_one_event_over_32_kb_in_a_batch_is_413_naming_it(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    batch = [padded(1000), padded(1000), padded(33 * 1024), padded(1000)]
+
+    response = await api.post("/v1/batch", json={"batch": batch})
+
+    assert response.status_code == 413
+    detail = response.json()["detail"]
+    assert "batch[2] is 33792 bytes" in detail and "32 KB (32768 bytes)" in detail
+    assert await stored(ingest_settings) == []
+
+
+async def test_batch_over_500_kb_is_413(api: httpx.AsyncClient, ingest_settings: Settings) -> None:
+    batch = [padded(30_000) for _ in range(18)]  # 540 KB of valid, small enough events
+
+    response = await api.post("/v1/batch", json={"batch": batch})
+
+    assert response.status_code == 413
+    assert "500 KB (512000 bytes)" in response.json()["detail"]
+    assert await stored(ingest_settings) == []
+
+
+async def test_batch_over_500_kb_without_content_length_is_413(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:  # chunked transfer: no Content-Length to trust
+        yield b'{"batch": ['
+        for _ in range(60):
+            yield json.dumps(padded(10_000)).encode() + b","
+        yield b"{}]}"
+
+    response = await api.post("/v1/batch", content=chunks())
+
+    assert response.status_code == 413
+    assert await stored(ingest_settings) == []
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/batch"])
+async def test_gzip_bomb_is_413_without_inflating_it(
+    api: httpx.AsyncClient, ingest_settings: Settings, path: str
+) -> None:
+    # 20 MB of spaces (valid JSON whitespace) compress to about 20 KB, under either limit.
+    bomb = gzip.compress(b"{" + b" " * (20 * 1024 * 1024) + b"}", compresslevel=9)
+    assert len(bomb) < 32 * 1024
+
+    response = await api.post(
+        path, content=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert "once decompressed" in response.json()["detail"]
+    assert await stored(ingest_settings) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "encoding", "status", "words"),
+    [
+        (b"not gzip at all", "gzip", 400, "not valid gzip"),
+        (gzip.compress(b'{"event": "x", "userId": "u1"}')[:-12], "gzip", 400, "truncated"),
+        (b'{"event": "x", "userId": "u1"}', "br", 415, "not supported"),
+    ],
+    ids=["not-gzip", "truncated", "brotli"],
+)
+async def test_undecodable_body_is_4xx(
+    api: httpx.AsyncClient,
+    ingest_settings: Settings,
+    content: bytes,
+    encoding: str,
+    status: int,
+    words: str,
+) -> None:
+    response = await api.post(
+        "/v1/track",
+        content=content,
+        headers={"Content-Encoding": encoding, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == status
+    assert words in response.json()["detail"]
+    assert await stored(ingest_settings) == []
+
+
+# -- invalid fields -------------------------------------------------------------------------------
+
+INVALID = [
+    ({"userId": True}, "userId"),
+    ({"userId": {"id": 1}}, "userId"),
+    ({"userId": 1.5}, "userId"),
+    ({"userId": ""}, "userId"),
+    ({"userId": None}, "anonymousId"),
+    ({"event": None}, "event"),
+    ({"event": 12}, "event"),
+    ({"messageId": ""}, "messageId"),
+    ({"timestamp": "yesterday"}, "timestamp"),
+    ({"properties": ["a"]}, "properties"),
+    ({"context": "web"}, "context"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), INVALID, ids=[f"{i[1]}={i[0]}" for i in INVALID])
+async def test_invalid_call_is_422_naming_the_field(
+    api: httpx.AsyncClient, ingest_settings: Settings, change: dict[str, Any], field: str
+) -> None:
+    response = await api.post("/v1/track", json={**track_body(), **change})
+
+    assert response.status_code == 422, response.text
+    assert ["body", field] in [error["loc"] for error in response.json()["detail"]]
+    assert await stored(ingest_settings) == []
+
+
+@pytest.mark.parametrize(("change", "field"), INVALID, ids=[f"{i[1]}={i[0]}" for i in INVALID])
+async def test_one_invalid_event_fails_the_whole_batch_naming_its_index(
+    api: httpx.AsyncClient, ingest_settings: Settings, change: dict[str, Any], field: str
+) -> None:
+    batch = [{"type": "track", **track_body()} for _ in range(5)]
+    batch[3].update(change)
+
+    response = await api.post("/v1/batch", json={"batch": batch})
+
+    assert response.status_code == 422, response.text
+    locs = [error["loc"] for error in response.json()["detail"]]
+    assert ["body", "batch", 3, field] in locs
+    assert all(loc[:3] == ["body", "batch", 3] for loc in locs), "only the bad event is blamed"
+    assert await stored(ingest_settings) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        ("/v1/alias", {"userId": "u1"}, ["body", "previousId"]),
+        ("/v1/alias", {"previousId": "anon-1", "anonymousId": "anon-1"}, ["body", "userId"]),
+        ("/v1/group", {"userId": "u1"}, ["body", "groupId"]),
+        ("/v1/page", {"userId": "u1", "name": ["Home"]}, ["body", "name"]),
+        ("/v1/batch", {"batch": [{"userId": "u1", "event": "x"}]}, ["body", "batch", 0, "type"]),
+        ("/v1/batch", {"batch": [{"type": "order", "userId": "u1"}]}, ["body", "batch", 0, "type"]),
+        (
+            "/v1/batch",
+            {"batch": [{"type": "alias", "userId": "u"}]},
+            ["body", "batch", 0, "previousId"],
+        ),
+        ("/v1/batch", {"batch": "[]"}, ["body", "batch"]),
+        ("/v1/batch", {"events": []}, ["body", "batch"]),
+        ("/v1/batch", {"batch": [], "context": 3}, ["body", "context"]),
+        ("/v1/batch", {"batch": [], "sentAt": "soon"}, ["body", "sentAt"]),
+        ("/v1/track", [{"event": "x", "userId": "u1"}], ["body"]),
+    ],
+)
+async def test_call_specific_rules_are_422_naming_the_field(
+    api: httpx.AsyncClient, ingest_settings: Settings, path: str, body: Any, loc: list[Any]
+) -> None:
+    response = await api.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    assert loc in [error["loc"] for error in response.json()["detail"]]
+    assert await stored(ingest_settings) == []
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/batch"])
+async def test_malformed_json_is_422_with_its_position(
+    api: httpx.AsyncClient, ingest_settings: Settings, path: str
+) -> None:
+    response = await api.post(
+        path, content=b'{"batch": [{"type": "track",', headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["type"] == "json_invalid" and error["loc"] == ["body", 28]
+    assert await stored(ingest_settings) == []
+
+
+# -- NATS unavailable -----------------------------------------------------------------------------
+
+
+async def test_nats_down_is_503_and_nothing_is_stored(
+    api: httpx.AsyncClient, ingest_settings: Settings, fresh_nats: ServerProcess
+) -> None:
+    await asyncio.to_thread(fresh_nats.stop)
+    try:
+        single = await api.post("/v1/track", json=track_body())
+        batch = await api.post("/v1/batch", json={"batch": [{"type": "track", **track_body()}]})
+    finally:
+        restarted = await asyncio.to_thread(start_again, fresh_nats)
+    try:
+        for response in (single, batch):
+            assert response.status_code == 503
+            assert "retry with the same messageId" in response.json()["detail"]
+        assert await stored(ingest_settings) == []
+    finally:
+        await asyncio.to_thread(restarted.stop)
+
+
+@pytest.mark.slow
+async def test_nats_restart_while_ingesting_never_loses_an_acknowledged_event(
+    ingest_settings: Settings, fresh_nats: ServerProcess
+) -> None:
+    """Producers post without pause while nats-server stops and comes back on the same store.
+
+    Like Segment's libraries, each producer retries a 503 with the same messageIds; every
+    messageId that got a 2xx must be in the stream afterwards, once.
+    """
+    acknowledged: set[str] = set()
+    statuses: Counter[int] = Counter()
+    stopping = asyncio.Event()
+
+    async def produce(client: httpx.AsyncClient, producer: int) -> None:
+        sent = 0
+        while not stopping.is_set():
+            sent += 1
+            events = [track_body(f"c-{producer}-{sent}") for _ in range(1 + sent % 3)]
+            request = (
+                ("/v1/track", events[0])
+                if len(events) == 1
+                else ("/v1/batch", {"batch": [{"type": "track", **e} for e in events]})
+            )
+            while True:  # the same request until it is acknowledged
+                response = await client.post(request[0], json=request[1])
+                statuses[response.status_code] += 1
+                if response.is_success:
+                    acknowledged.update(e["messageId"] for e in events)
+                    break
+                if stopping.is_set():
+                    return
+                await asyncio.sleep(0.05)
+
+    restarted: ServerProcess | None = None
+    try:
+        async with (
+            serve_http(ingest_settings) as url,
+            httpx.AsyncClient(base_url=url, auth=(WRITE_KEY, ""), timeout=30) as client,
+        ):
+            producers = [asyncio.create_task(produce(client, n)) for n in range(8)]
+            try:
+                await eventually(_more_than(acknowledged, 200), timeout=10)
+                await asyncio.to_thread(fresh_nats.stop)
+                down = statuses[503]
+                await asyncio.sleep(1.0)
+                restarted = await asyncio.to_thread(start_again, fresh_nats)
+                before_restart = len(acknowledged)
+                await eventually(_more_than(acknowledged, before_restart + 200), timeout=15)
+            finally:
+                stopping.set()
+                await asyncio.gather(*producers)
+
+        in_stream = message_ids(await stream_messages(ingest_settings.nats_url))
+        assert set(statuses) <= {200, 503}, f"only 2xx or 503, got {statuses}"
+        assert statuses[503] > down >= 0, "some requests met NATS down"
+        assert acknowledged <= set(in_stream), "a 2xx for an event the stream does not have"
+        duplicates = [i for i, n in Counter(in_stream).items() if n > 1]
+        assert duplicates == [], "a retried request stored an event twice"
+    finally:
+        if restarted is not None:
+            await asyncio.to_thread(restarted.stop)
+
+
+def _more_than(acknowledged: set[str], count: int) -> Any:
+    async def probe() -> None:
+        assert len(acknowledged) > count
+
+    return probe

@@ -1,0 +1,104 @@
+"""Per-customer order and sharing: two routers on the same partitions, real NATS and Temporal.
+
+A purchase published right after an abandoned cart must always end the run it follows, whichever
+router pulls either event and however the events fall into batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import nats
+import pytest
+from nats.js.errors import NoKeysError
+from temporalio.client import Client
+
+from journeys import bus
+from journeys.examples import CartRecovery
+from journeys.registry import register_code_journeys
+from journeys.settings import Settings
+from tests.conftest import Store, stack_settings
+from tests.helpers import customer_id, eventually, runs_of, track
+from workers.router import Router
+from workers.worker import build_worker
+
+CUSTOMERS = 40
+
+
+@pytest.fixture
+def settings(store: Store, fresh_nats_url: str, temporal_address: str) -> Settings:
+    # Small pulls and few partitions: many batch boundaries, several customers per partition.
+    return stack_settings(store, fresh_nats_url, temporal_address).model_copy(
+        update={
+            "router_batch": 7,
+            "router_concurrency": 4,
+            "event_partitions": 4,
+            "router_ack_wait_seconds": 3.0,
+            "router_fetch_timeout_seconds": 0.5,
+        }
+    )
+
+
+@asynccontextmanager
+async def running_router(settings: Settings, client: Client, store: Store) -> AsyncIterator[Router]:
+    """A router with a NATS connection of its own, as a separate process would have."""
+    connection = await nats.connect(settings.nats_url)
+    router = Router(connection.jetstream(), client, store.sessions, settings)
+    task = asyncio.create_task(router.run())
+    try:
+        yield router
+    finally:
+        router.stop()
+        await asyncio.wait_for(task, 30)
+        await connection.close()
+
+
+async def test_two_routers_keep_each_customers_order_and_drain_on_stop(
+    settings: Settings, temporal_dev: Client, store: Store
+) -> None:
+    await register_code_journeys(store.sessions, [CartRecovery])
+    connection = await nats.connect(settings.nats_url)
+    js = connection.jetstream()
+    await bus.ensure_streams(js, settings)
+    customers = [customer_id() for _ in range(CUSTOMERS)]
+
+    async def shop(customer: str) -> None:
+        await bus.publish_event(js, settings, track("Cart Abandoned", customer))
+        await bus.publish_event(js, settings, track("Order Completed", customer))
+
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            build_worker(temporal_dev, settings, store.sessions, [CartRecovery])
+        )
+        first = await stack.enter_async_context(running_router(settings, temporal_dev, store))
+        second = await stack.enter_async_context(running_router(settings, temporal_dev, store))
+
+        async def shared() -> None:
+            assert first.leases.owned and second.leases.owned
+            assert not first.leases.owned & second.leases.owned
+
+        await eventually(shared, timeout=20)
+        await asyncio.gather(*(shop(c) for c in customers))
+
+        async def all_exited() -> None:
+            for customer in customers:
+                runs = await runs_of(store.sessions, customer)
+                assert [(r.status, r.reason) for r in runs] == [
+                    ("exited", "exited on Order Completed")
+                ], customer
+
+        await eventually(all_exited, timeout=60)
+
+    # Both routers stopped gracefully: every pull acknowledged, every lease given back.
+    for partition in range(settings.event_partitions):
+        info = await js.consumer_info(settings.events_stream, f"router-{partition}")
+        assert (info.num_ack_pending, info.num_pending) == (0, 0)
+    leases = await js.key_value(settings.router_lease_bucket)
+    try:
+        keys = await leases.keys()
+    except NoKeysError:
+        keys = []
+    assert keys == []
+    await connection.close()
