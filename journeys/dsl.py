@@ -17,7 +17,6 @@ Exit events are handled by the ``event`` signal: it records the exit, which wake
 from __future__ import annotations
 
 import contextlib
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,14 +41,13 @@ from journeys.contracts import (
     SendResult,
     StepState,
 )
+from journeys.seen_ids import SeenIds
 
 ACTIVITY_RECORD_ENTRY = "journeys.record_entry"
 ACTIVITY_RECORD_AUDIT = "journeys.record_audit"
 ACTIVITY_RECORD_EXIT = "journeys.record_exit"
 ACTIVITY_SEND = "journeys.send_message"
 
-# A bounded memory of seen messageIds: enough to absorb redeliveries, small enough for history.
-SEEN_IDS_LIMIT = 1000
 
 _BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 _SEND_TIMEOUT = timedelta(minutes=2)
@@ -93,7 +91,7 @@ class Journey:
 
     def __init__(self) -> None:
         self._inbox: list[JourneyEvent] = []
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen = SeenIds()
         self._exit_event: JourneyEvent | None = None
         self._step = StepState(kind="starting", description="waiting for trigger", since=_epoch())
         self._seq = 0
@@ -112,11 +110,8 @@ class Journey:
     @workflow.signal(name=EVENT_SIGNAL)
     def on_event(self, event: JourneyEvent) -> None:
         """Receive an event; duplicates (same messageId) are dropped here (invariant 2)."""
-        if event.message_id in self._seen:
+        if not self._seen.first_time(event.message_id):
             return
-        self._seen[event.message_id] = None
-        if len(self._seen) > SEEN_IDS_LIMIT:
-            self._seen.popitem(last=False)
         if event.name in self.spec.exit_on and self._exit_event is None and self.trigger:
             self._exit_event = event
         self._inbox.append(event)

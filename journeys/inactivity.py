@@ -13,7 +13,6 @@ redelivered events.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import timedelta
 
 from temporalio import workflow
@@ -21,7 +20,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart, WatchStart
-from journeys.dsl import SEEN_IDS_LIMIT, human_duration
+from journeys.dsl import human_duration
+from journeys.seen_ids import SeenIds
 from journeys.workflow_ids import run_search_attributes, workflow_id
 
 WATCHER_WORKFLOW = "InactivityWatcher"
@@ -32,18 +32,14 @@ RESTARTS_PER_RUN = 200
 @workflow.defn(name=WATCHER_WORKFLOW)
 class InactivityWatcher:
     def __init__(self) -> None:
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen = SeenIds()
         self._events: list[JourneyEvent] = []
         self._handled = 0
 
     @workflow.signal(name=EVENT_SIGNAL)
     def on_event(self, event: JourneyEvent) -> None:
-        if event.message_id in self._seen:
-            return
-        self._seen[event.message_id] = None
-        if len(self._seen) > SEEN_IDS_LIMIT:
-            self._seen.popitem(last=False)
-        self._events.append(event)
+        if self._seen.first_time(event.message_id):
+            self._events.append(event)
 
     def _new_events(self) -> bool:
         return len(self._events) > self._handled
@@ -51,7 +47,7 @@ class InactivityWatcher:
     @workflow.run
     async def run(self, start: WatchStart) -> str:
         for message_id in start.seen:
-            self._seen.setdefault(message_id, None)
+            self._seen.first_time(message_id)
         last = start.last_event
         period = timedelta(seconds=start.period_seconds) / start.time_scale
         restarts = 0
@@ -77,7 +73,7 @@ class InactivityWatcher:
                     WatchStart(
                         **{
                             **start.__dict__,
-                            "seen": list(self._seen),
+                            "seen": self._seen.carried(),
                             "last_event": last,
                         }
                     )

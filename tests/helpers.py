@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 
 from journeys.contracts import JourneyOutcome
 from journeys.events import Event
+from journeys.settings import Settings
 from journeys.store.db import Sessions
 from journeys.store.models import AuditEvent, Delivery, JourneyRun
 
@@ -97,3 +102,28 @@ async def journey_outcome(env: Any, workflow_id: str) -> JourneyOutcome:
         return await handle.result()  # type: ignore[no-any-return]
     async with unlocked():
         return await handle.result()  # type: ignore[no-any-return]
+
+
+def start_process(
+    command: str, settings: Settings, log: Path, **variables: str
+) -> subprocess.Popen[bytes]:
+    """``journeys <command>`` as its own process, configured by environment like in production,
+    its output appended to ``log``."""
+    env = {
+        **os.environ,
+        "JOURNEYS_NATS_URL": settings.nats_url,
+        "JOURNEYS_TEMPORAL_ADDRESS": settings.temporal_address,
+        "JOURNEYS_DATABASE_URL": settings.database_url,
+        "JOURNEYS_DATA_DIR": str(settings.data_dir),
+        "JOURNEYS_TASK_QUEUE": settings.task_queue,
+        "JOURNEYS_TEMPLATES_DIR": str(settings.templates_dir),
+        **variables,
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", command],
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

@@ -141,43 +141,48 @@ class EventRouter:
 
     async def _start(self, target: RouteTarget, customer_id: str, event: JourneyEvent) -> None:
         """Signal-with-start: starts the run, or only signals it if it is already running."""
-        await self.client.start_workflow(
-            target.workflow_type,
-            JourneyStart(
-                journey_key=target.key,
-                journey_version=target.version,
-                customer_id=customer_id,
-                time_scale=self.settings.time_scale,
-            ),
-            id=workflow_id(target.key, customer_id),
-            task_queue=self.settings.task_queue,
-            start_signal=EVENT_SIGNAL,
-            start_signal_args=[event],
-            search_attributes=run_search_attributes(customer_id, target.key, target.version),
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        start = JourneyStart(
+            journey_key=target.key,
+            journey_version=target.version,
+            customer_id=customer_id,
+            time_scale=self.settings.time_scale,
         )
+        wid = workflow_id(target.key, customer_id)
+        await self._signal_with_start(target.workflow_type, start, wid, target, event)
 
     async def _restart_countdown(
         self, target: RouteTarget, customer_id: str, event: JourneyEvent
     ) -> None:
         """Signal-with-start the customer's inactivity watcher for this journey."""
         assert target.inactivity_seconds is not None
+        start = WatchStart(
+            journey_key=target.key,
+            journey_version=target.version,
+            workflow_type=target.workflow_type,
+            customer_id=customer_id,
+            event_name=event.name,
+            period_seconds=target.inactivity_seconds,
+            time_scale=self.settings.time_scale,
+        )
+        wid = watcher_id(target.key, customer_id)
+        await self._signal_with_start(WATCHER_WORKFLOW, start, wid, target, event)
+
+    async def _signal_with_start(
+        self,
+        workflow: str,
+        start: JourneyStart | WatchStart,
+        wid: str,
+        target: RouteTarget,
+        event: JourneyEvent,
+    ) -> None:
         await self.client.start_workflow(
-            WATCHER_WORKFLOW,
-            WatchStart(
-                journey_key=target.key,
-                journey_version=target.version,
-                workflow_type=target.workflow_type,
-                customer_id=customer_id,
-                event_name=event.name,
-                period_seconds=target.inactivity_seconds,
-                time_scale=self.settings.time_scale,
-            ),
-            id=watcher_id(target.key, customer_id),
+            workflow,
+            start,
+            id=wid,
             task_queue=self.settings.task_queue,
             start_signal=EVENT_SIGNAL,
             start_signal_args=[event],
-            search_attributes=run_search_attributes(customer_id, target.key, target.version),
+            search_attributes=run_search_attributes(start.customer_id, target.key, target.version),
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
 

@@ -9,10 +9,8 @@ consumers' ``ack_wait`` is short here) and applied again: starts and signals are
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import nats
@@ -28,8 +26,8 @@ from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from journeys.store.models import JourneyRun
 from journeys.temporal import workflow_id
-from tests.conftest import REPO, Store, stack_settings
-from tests.helpers import customer_id, eventually, track
+from tests.conftest import Store, stack_settings
+from tests.helpers import customer_id, eventually, start_process, track
 from tests.journeys.sample_journeys import Tally
 from workers.worker import build_worker
 
@@ -40,24 +38,14 @@ EVENTS_EACH = 10  # one Tally Started, then nine Tally: 10,000 events in all
 
 
 def start_router(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    variables = {
-        **os.environ,
-        "JOURNEYS_NATS_URL": settings.nats_url,
-        "JOURNEYS_TEMPORAL_ADDRESS": settings.temporal_address,
-        "JOURNEYS_DATABASE_URL": settings.database_url,
-        "JOURNEYS_TASK_QUEUE": settings.task_queue,
-        "JOURNEYS_EVENT_PARTITIONS": str(settings.event_partitions),
-        "JOURNEYS_ROUTER_ACK_WAIT_SECONDS": str(settings.router_ack_wait_seconds),
-        "JOURNEYS_ROUTER_CONCURRENCY": "64",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "router"],
-            env=variables,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    return start_process(
+        "router",
+        settings,
+        log,
+        JOURNEYS_EVENT_PARTITIONS=str(settings.event_partitions),
+        JOURNEYS_ROUTER_ACK_WAIT_SECONDS=str(settings.router_ack_wait_seconds),
+        JOURNEYS_ROUTER_CONCURRENCY="64",
+    )
 
 
 async def unsettled(js: JetStreamContext, settings: Settings) -> int:

@@ -10,10 +10,8 @@ test short the run is started with the demo clock, ``time_scale=360``: 15 min ta
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,8 +23,16 @@ from journeys.routing import load_index
 from journeys.settings import Settings
 from journeys.store.models import JourneyDefinition
 from journeys.temporal import workflow_id
-from tests.conftest import REPO, Store
-from tests.helpers import audit_of, customer_id, deliveries_of, eventually, runs_of, track
+from tests.conftest import Store
+from tests.helpers import (
+    audit_of,
+    customer_id,
+    deliveries_of,
+    eventually,
+    runs_of,
+    start_process,
+    track,
+)
 from workers.router import EventRouter
 
 pytestmark = pytest.mark.slow
@@ -35,22 +41,7 @@ TIME_SCALE = 360.0
 
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    variables = {
-        **os.environ,
-        "JOURNEYS_TEMPORAL_ADDRESS": settings.temporal_address,
-        "JOURNEYS_DATABASE_URL": settings.database_url,
-        "JOURNEYS_DATA_DIR": str(settings.data_dir),
-        "JOURNEYS_TASK_QUEUE": settings.task_queue,
-        "JOURNEYS_TEMPLATES_DIR": str(REPO / "templates"),
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"],
-            env=variables,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    return start_process("worker", settings, log)
 
 
 async def test_worker_killed_during_the_wait_finishes_with_one_sms_and_one_email(
