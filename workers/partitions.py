@@ -92,7 +92,9 @@ class PartitionLeases:
             return False
         try:
             self._revisions[partition] = await self.kv.create(_key(partition), self.owner.encode())
-        except KeyWrongLastSequenceError:
+        except (KeyWrongLastSequenceError, KeyNotFoundError):
+            # Held by someone; or its lease expired between the create and nats-py's look at it
+            # (KeyNotFoundError): either way, try again at the next round.
             return False
         log.info("router %s: consuming partition %d", self.owner, partition)
         return True
