@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.lifespan import lifespan
-from api.routes import customers, events, health, journeys, tracking, webhooks
+from api.routes import customers, events, health, journeys, templates, tracking, webhooks
 from journeys.events import wire_name
 from journeys.settings import Settings, get_settings
 
@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings or get_settings()
-    for module in (health, events, journeys, customers, webhooks, tracking):
+    for module in (health, events, journeys, customers, webhooks, tracking, templates):
         app.include_router(module.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     return app

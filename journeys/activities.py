@@ -7,11 +7,13 @@ after a crash: runs by id, audit rows by (run, seq), deliveries by (run, step).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
@@ -19,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from journeys.channels import (
     ADDRESS_TRAITS,
+    DeliveryReceipt,
     OutboundMessage,
     PermanentDeliveryError,
     Provider,
@@ -40,20 +43,21 @@ from journeys.dsl import (
     ACTIVITY_RECORD_EXIT,
     ACTIVITY_SEND,
 )
-from journeys.rendering import RenderedMessage, TemplateError, TemplateRenderer
+from journeys.rendering import RenderedMessage, TemplateError
 from journeys.store import customers
 from journeys.store.db import Sessions
 from journeys.store.models import AuditEvent, Delivery, JourneyRun
+from journeys.templates_catalog import TemplateCatalog
 
 log = logging.getLogger(__name__)
 
 
 class JourneyActivities:
     def __init__(
-        self, sessions: Sessions, renderer: TemplateRenderer, providers: dict[str, Provider]
+        self, sessions: Sessions, catalog: TemplateCatalog, providers: Mapping[str, Provider]
     ) -> None:
         self.sessions = sessions
-        self.renderer = renderer
+        self.catalog = catalog
         self.providers = providers
 
     def all(self) -> list[Any]:
@@ -137,19 +141,27 @@ class JourneyActivities:
     async def send_message(self, request: SendRequest) -> SendResult:
         """Render and deliver one step's message, at most once per (run, step).
 
-        The delivery row is claimed (status ``sending``) before the provider is called, so a retry
-        after a crash finds it: a row already ``sent``/``skipped``/``failed`` is returned as it is;
-        a row left ``sending`` is delivered again with the same idempotency key.
+        The delivery row is the step's lock and its memory (``docs/delivery.md``, "Exactly one
+        delivery per step"). It is claimed as ``sending`` before the provider is called, so a
+        retry knows where the previous attempt stopped:
 
-        A provider's ``PermanentDeliveryError`` concludes the step as ``failed`` (``"<kind>:
-        <reason>"``) and returns, so the journey goes on; a ``RetryableDeliveryError`` is raised
-        as an ``ApplicationError`` for Temporal to retry with the step's backoff (or after the
-        provider's ``retry_after``), leaving the row ``sending`` for the next attempt.
+        - ``sent``/``failed``/``skipped``/``unconfirmed``: concluded; returned as it is.
+        - ``retrying``: the provider refused the last attempt with a retryable error, so nothing
+          went out: claim it again and resend, with the same idempotency key.
+        - ``sending``: an attempt died while handing the message over (worker killed, activity
+          timed out). The provider may have accepted it, so it is not sent again: concluded as
+          ``unconfirmed``, audited. That is the one window left: such a message may have been
+          lost, never doubled.
+
+        A ``PermanentDeliveryError`` concludes the step as ``failed`` (``"<kind>: <reason>"``)
+        and returns, so the journey goes on; a ``RetryableDeliveryError`` marks the row
+        ``retrying`` and is raised as an ``ApplicationError`` for Temporal to retry with the
+        step's backoff (or after the provider's ``retry_after``).
         """
         run = request.run
         async with self.sessions() as session:
             existing = await _delivery(session, run.run_id, request.step)
-            if existing is not None and existing.status != "sending":
+            if existing is not None and existing.status not in ("sending", "retrying"):
                 return _result(existing)
             customer = await customers.profile(session, run.customer_id)
             traits = dict(customer.traits) if customer else {}
@@ -158,7 +170,7 @@ class JourneyActivities:
         address_trait = ADDRESS_TRAITS.get(request.channel, request.channel)
         recipient = traits.get(address_trait)
         try:
-            rendered = self.renderer.render(
+            rendered = await self.catalog.render(
                 request.template, request.channel, _template_context(request, traits)
             )
         except TemplateError as err:
@@ -173,21 +185,41 @@ class JourneyActivities:
             reason = f"no {address_trait} on the customer's profile"
             return await self._conclude(request, "skipped", reason, None, None)
 
-        delivery = existing or await self._claim(request, provider.name, str(recipient), rendered)
-        if delivery.status != "sending":  # another attempt concluded it meanwhile
-            return _result(delivery)
+        if existing is not None and existing.status == "sending":
+            reason = (
+                f"an earlier attempt stopped while handing the message to {existing.provider}; "
+                "not sent again, so it cannot arrive twice"
+            )
+            return await self._conclude(request, "unconfirmed", reason, existing.id, None)
+        if existing is None:
+            claimed = await self._claim(request, provider.name, str(recipient), rendered)
+        elif await self._mark(existing.id, "retrying", "sending", ""):
+            claimed = existing
+        else:
+            claimed = None
+        if claimed is None:  # another attempt got there first: its outcome is the step's
+            async with self.sessions() as session:
+                current = await _delivery(session, run.run_id, request.step)
+            assert current is not None
+            return _result(current)
+        delivery = claimed
         try:
-            receipt = await provider.deliver(
-                OutboundMessage(
-                    channel=request.channel,
-                    recipient=str(recipient),
-                    subject=rendered.subject,
-                    text=rendered.text,
-                    html=rendered.html,
-                    idempotency_key=f"{run.run_id}:{request.step}",
-                    delivery_id=delivery.id,
-                    customer_id=run.customer_id,
-                    metadata=_message_metadata(request),
+            receipt = await self._deliver_heartbeating(
+                provider.deliver(
+                    OutboundMessage(
+                        channel=request.channel,
+                        recipient=str(recipient),
+                        subject=rendered.subject,
+                        text=rendered.text,
+                        html=rendered.html,
+                        idempotency_key=f"{run.run_id}:{request.step}",
+                        delivery_id=delivery.id,
+                        customer_id=run.customer_id,
+                        metadata={
+                            **_message_metadata(request),
+                            "template_version": str(rendered.version),
+                        },
+                    )
                 )
             )
         except PermanentDeliveryError as err:
@@ -203,28 +235,53 @@ class JourneyActivities:
                 activity.info().attempt,
                 err.reason,
             )
+            # Nothing went out: the next attempt may send. If this write is lost, the row stays
+            # ``sending`` and the next attempt concludes ``unconfirmed``: lost, never doubled.
+            await self._mark(delivery.id, "sending", "retrying", err.reason)
             delay = timedelta(seconds=err.retry_after) if err.retry_after is not None else None
             raise ApplicationError(
                 err.reason, type="RetryableDeliveryError", next_retry_delay=delay
             ) from err
-        reason = f"{request.channel} {request.template} sent to {recipient}"
+        reason = f"{request.channel} {request.template} v{rendered.version} sent to {recipient}"
         return await self._conclude(
-            request, "sent", reason, delivery.id, receipt.provider_message_id
+            request,
+            "sent",
+            reason,
+            delivery.id,
+            receipt.provider_message_id,
+            data={"template_version": rendered.version},
         )
+
+    async def _deliver_heartbeating(self, call: Awaitable[DeliveryReceipt]) -> DeliveryReceipt:
+        """Await the provider while heartbeating, so a dead worker's attempt is given up within
+        the heartbeat timeout rather than the whole send timeout."""
+        beating = asyncio.create_task(_heartbeat_forever())
+        try:
+            return await call
+        finally:
+            beating.cancel()
+
+    async def _mark(self, delivery_id: int, expected: str, status: str, reason: str) -> bool:
+        """Move a delivery from ``expected`` to ``status``; False if it was not ``expected``."""
+        async with self.sessions.begin() as session:
+            changed = await session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.status == expected)
+                .values(status=status, reason=reason)
+            )
+        return bool(getattr(changed, "rowcount", 0))
 
     async def _claim(
         self, request: SendRequest, provider: str, recipient: str, rendered: RenderedMessage
-    ) -> Delivery:
+    ) -> Delivery | None:
+        """Insert the step's row as ``sending``; None if another attempt inserted it first."""
         try:
             async with self.sessions.begin() as session:
                 delivery = _new_delivery(request, provider, recipient, rendered)
                 session.add(delivery)
             return delivery
         except IntegrityError:
-            async with self.sessions() as session:
-                found = await _delivery(session, request.run.run_id, request.step)
-                assert found is not None
-                return found
+            return None
 
     async def _conclude(
         self,
@@ -249,6 +306,9 @@ class JourneyActivities:
                 provider = self.providers.get(request.channel)
                 delivery = _new_delivery(request, provider.name if provider else "none")
                 session.add(delivery)
+            if delivery.status == "sent" and status != "sent":
+                # A zombie attempt (timed out, still running) delivered meanwhile: sent stands.
+                return _result(delivery)
             delivery.status = status
             delivery.reason = reason
             delivery.provider_message_id = provider_message_id
@@ -303,6 +363,7 @@ def _new_delivery(
         html=rendered.html if rendered else None,
         status="sending",
         reason="",
+        category=request.category,
         requested_at=request.requested_at,
     )
 
@@ -316,6 +377,12 @@ def _message_metadata(request: SendRequest) -> dict[str, str]:
         "step": request.step,
         "template": request.template,
     }
+
+
+async def _heartbeat_forever() -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(2)
 
 
 def _result(delivery: Delivery) -> SendResult:

@@ -14,6 +14,21 @@ EVENT_SIGNAL = "event"
 CURRENT_STEP_QUERY = "current_step"
 RECEIVED_EVENTS_QUERY = "received_events"
 
+# Message categories (docs/delivery.md "Compliance"): marketing needs consent and respects quiet
+# hours and frequency caps; transactional (receipts, password resets) is only stopped by an
+# address that cannot receive anything (hard bounce, invalid number).
+MARKETING = "marketing"
+TRANSACTIONAL = "transactional"
+CATEGORIES = (MARKETING, TRANSACTIONAL)
+# A compliance check's answer (ComplianceDecision.action).
+SEND = "send"
+SKIP = "skip"
+DEFER = "defer"
+# The event a suppression sends to the customer's running journeys: marketing journeys exit on it.
+SUPPRESSED_EVENT = "Suppressed"
+# A daily quiet-hours window in local time, "21:00-08:00" (it may cross midnight).
+QUIET_HOURS_PATTERN = r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d"
+
 
 @dataclass(frozen=True)
 class JourneyEvent:
@@ -129,6 +144,32 @@ class SendRequest:
     trigger: JourneyEvent
     requested_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+    category: str = MARKETING
+    # A subscription group (``newsletter``) the customer may have left on its own.
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class ComplianceCheck:
+    """May ``request`` go out now? Asked by the send step before the send activity."""
+
+    request: SendRequest
+    # This step's quiet hours: ``"21:00-08:00"``, ``""`` for none, ``None`` for the settings'.
+    quiet_hours: str | None = None
+    # Set on the check after a quiet-hours deferral: that wait is served, the rest is re-checked.
+    deferred_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ComplianceDecision:
+    """``action``: ``send``, ``skip`` (audited, with a skipped delivery row) or ``defer`` until
+    ``until`` (audited); ``code`` names the rule (``suppressed``, ``quiet_hours``, ...)."""
+
+    action: str
+    reason: str
+    code: str
+    until: datetime | None = None
+    delivery_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ Exit events are handled by the ``event`` signal: it records the exit, which wake
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,10 +27,18 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from journeys.contracts import (
+    CATEGORIES,
     CURRENT_STEP_QUERY,
+    DEFER,
     EVENT_SIGNAL,
+    MARKETING,
+    QUIET_HOURS_PATTERN,
     RECEIVED_EVENTS_QUERY,
+    SKIP,
+    SUPPRESSED_EVENT,
     AuditRecord,
+    ComplianceCheck,
+    ComplianceDecision,
     EntryRecord,
     EntryResult,
     ExitRecord,
@@ -47,10 +56,14 @@ ACTIVITY_RECORD_ENTRY = "journeys.record_entry"
 ACTIVITY_RECORD_AUDIT = "journeys.record_audit"
 ACTIVITY_RECORD_EXIT = "journeys.record_exit"
 ACTIVITY_SEND = "journeys.send_message"
+ACTIVITY_CHECK_SEND = "journeys.check_send"
+# Runs started before the compliance check replay their sends without it.
+_PATCH_COMPLIANCE = "compliance-check"
 
 
 _BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 _SEND_TIMEOUT = timedelta(minutes=2)
+_SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 J = TypeVar("J", bound="Journey")
@@ -88,6 +101,9 @@ class Journey:
     """Base class of code journeys. Subclasses implement :meth:`run` and use the step methods."""
 
     spec: ClassVar[JourneySpec]
+    # The default category of the journey's sends. A marketing journey exits when the customer
+    # is suppressed (the ``Suppressed`` event); a transactional one goes on.
+    category: ClassVar[str] = MARKETING
 
     def __init__(self) -> None:
         self._inbox: list[JourneyEvent] = []
@@ -112,7 +128,10 @@ class Journey:
         """Receive an event; duplicates (same messageId) are dropped here (invariant 2)."""
         if not self._seen.first_time(event.message_id):
             return
-        if event.name in self.spec.exit_on and self._exit_event is None and self.trigger:
+        exits = event.name in self.spec.exit_on or (
+            event.name == SUPPRESSED_EVENT and self.category == MARKETING
+        )
+        if exits and self._exit_event is None and self.trigger:
             self._exit_event = event
         self._inbox.append(event)
 
@@ -252,27 +271,69 @@ class Journey:
         *,
         step: str | None = None,
         data: dict[str, Any] | None = None,
+        category: str | None = None,
+        group: str | None = None,
+        quiet_hours: str | bool | None = None,
     ) -> SendResult:
-        """Render ``template`` and deliver it on ``channel``, at most once per run and step."""
+        """Render ``template`` and deliver it on ``channel``, at most once per run and step.
+
+        The compliance check comes first (docs/delivery.md "Compliance"): ``category``
+        (``marketing``, the journey's default, or ``transactional``) and ``group`` (a
+        subscription group the customer may have left) say which rules apply. A message the
+        rules refuse is ``skipped`` with the reason; one inside quiet hours waits for their end
+        (an exit event ends the run meanwhile) and is checked again. ``quiet_hours`` overrides
+        the configured window for this step: ``"22:00-07:00"``, or ``False`` for none.
+        """
         self._checkpoint()
         assert self._run is not None and self.trigger is not None
         step_id = self._step_id(step or f"{channel}:{template}")
-        self._set_step("send", f"sending {template} by {channel}")
-        self._seq += 1
-        result: SendResult = await workflow.execute_activity(
-            ACTIVITY_SEND,
-            SendRequest(
+        kind = category or self.category
+        if kind not in CATEGORIES:
+            raise JourneyError(f"step {step_id!r}: category {kind!r} is not one of {CATEGORIES}")
+        window = _quiet_hours_arg(step_id, quiet_hours)
+        checked = workflow.patched(_PATCH_COMPLIANCE)
+        deferred_until: datetime | None = None
+        while True:
+            self._set_step("send", f"sending {template} by {channel}")
+            self._seq += 1
+            request = SendRequest(
                 run=self._run,
                 seq=self._seq,
                 step=step_id,
                 channel=channel,
                 template=template,
                 trigger=self.trigger,
-                requested_at=workflow.now(),
+                requested_at=_requested_at(deferred_until),
                 data=data or {},
-            ),
+                category=kind,
+                group=group,
+            )
+            if not checked:
+                break
+            # Local, like the other bookkeeping: it only reads and writes the store.
+            decision: ComplianceDecision = await workflow.execute_local_activity(
+                ACTIVITY_CHECK_SEND,
+                ComplianceCheck(request=request, quiet_hours=window, deferred_until=deferred_until),
+                result_type=ComplianceDecision,
+                start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
+                retry_policy=_RETRY,
+            )
+            if decision.action == SKIP:
+                self._checkpoint()
+                return SendResult("skipped", decision.reason, delivery_id=decision.delivery_id)
+            if decision.action != DEFER:
+                break
+            assert decision.until is not None
+            deferred_until = decision.until
+            await self._wait_until(deferred_until, f"deferring {template} by {channel}")
+        result: SendResult = await workflow.execute_activity(
+            ACTIVITY_SEND,
+            request,
             result_type=SendResult,
             start_to_close_timeout=_SEND_TIMEOUT,
+            # The activity heartbeats while the provider has the message: a dead worker's attempt
+            # is given up in seconds, and the retry finds the delivery row `sending`.
+            heartbeat_timeout=_SEND_HEARTBEAT_TIMEOUT,
             retry_policy=_RETRY,
         )
         if result.status == "sent":
@@ -281,6 +342,19 @@ class Journey:
         # stops every later step.
         self._checkpoint()
         return result
+
+    async def _wait_until(self, until: datetime, description: str) -> None:
+        """Wait until ``until`` (scaled by the demo clock); an exit event ends the run mid-wait."""
+        self._set_step("deferred", description, until)
+        remaining = self._scaled(until - workflow.now())
+        if remaining > timedelta(0):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._exit_event is not None,
+                    timeout=remaining,
+                    timeout_summary=description,
+                )
+        self._checkpoint()
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -408,6 +482,27 @@ def human_duration(duration: timedelta) -> str:
     if seconds >= 60:
         return f"{seconds // 60} min {seconds % 60} s"
     return f"{duration.total_seconds():g} s"
+
+
+def _requested_at(deferred_until: datetime | None) -> datetime:
+    """When a send step asks for its message: now, or after a quiet-hours deferral the end of
+    the window, which the workflow wakes a moment after (under the demo clock, a shortened wait
+    ends before it: then now)."""
+    now = workflow.now()
+    return deferred_until if deferred_until is not None and now >= deferred_until else now
+
+
+def _quiet_hours_arg(step_id: str, value: str | bool | None) -> str | None:
+    """``send(quiet_hours=...)`` as the check takes it: None (settings), "" (none), a window."""
+    if value is None or value is True:
+        return None
+    if value is False:
+        return ""
+    if not re.fullmatch(QUIET_HOURS_PATTERN, value):
+        raise JourneyError(
+            f"step {step_id!r}: quiet_hours {value!r} is not HH:MM-HH:MM (e.g. 21:00-08:00)"
+        )
+    return value
 
 
 def _event_ref(event: JourneyEvent) -> dict[str, Any]:

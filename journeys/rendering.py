@@ -1,20 +1,33 @@
 """Message templates: Jinja2 in a sandbox, where an undefined variable is an error, not a blank.
 
-A template named ``cart_recovery_email`` is the set of files ``cart_recovery_email.subject.j2``,
-``.txt.j2`` and ``.html.j2`` in the templates folder; an SMS needs only ``.txt.j2``. HTML parts are
-autoescaped, text parts are not.
+Templates live in the store (``journeys/templates_catalog.py``: versions, the send path's cache,
+seeding from the shipped files). This module is the engine both use: the sandboxed environments,
+compiling a template's parts from source, and turning Jinja's errors into a part and a line.
+
+:class:`TemplateRenderer` renders straight from files: a template named ``cart_recovery_email``
+is the set of files ``cart_recovery_email.subject.j2``, ``.txt.j2`` and ``.html.j2`` in the
+templates folder; an SMS needs only ``.txt.j2``. HTML parts are autoescaped, text parts are not.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 PARTS = ("subject", "txt", "html")
+
+# A template may not build a string or list longer than this with ``*`` (``'x' * 10**9``), nor
+# an integer of more than MAX_BITS with ``*`` or ``**``; the sandbox caps range() alike (100,000
+# items). Loops concatenating strings are not bounded: templates are written by trusted staff.
+MAX_SEQUENCE = 100_000
+MAX_BITS = 100_000
 
 
 class TemplateError(Exception):
@@ -29,15 +42,137 @@ class RenderedMessage:
     html: str | None
 
 
+@dataclass(frozen=True)
+class RenderedTemplate(RenderedMessage):
+    """A message rendered from a stored template, with the version that rendered it."""
+
+    channel: str
+    version: int
+
+
+class Scope(dict[str, Any]):
+    """A context mapping that knows where it sits (``customer``, ``event.properties``), so an
+    undefined key is reported as ``'customer.nickname' is undefined`` rather than as a key
+    missing from some ``dict object``. Templates cannot read ``_path`` (the sandbox refuses
+    attributes starting with an underscore)."""
+
+    __slots__ = ("_path",)
+
+    def __init__(self, values: dict[str, Any], path: str) -> None:
+        super().__init__(values)
+        self._path = path
+
+
+def named_context(context: dict[str, Any]) -> dict[str, Any]:
+    """``context`` with every nested mapping a :class:`Scope` named by its path."""
+    return {key: _named(value, key) for key, value in context.items()}
+
+
+def _named(value: Any, path: str) -> Any:
+    if isinstance(value, dict):
+        return Scope({k: _named(v, f"{path}.{k}") for k, v in value.items()}, path)
+    if isinstance(value, list):
+        return [_named(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+class _StrictUndefined(jinja2.StrictUndefined):
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        owner, name = self._undefined_obj, self._undefined_name
+        if isinstance(owner, Scope) and not self._undefined_hint:
+            key = f".{name}" if isinstance(name, str) else f"[{name!r}]"
+            return f"'{owner._path}{key}' is undefined"
+        message: str = super()._undefined_message
+        return message
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox (no attribute starting with ``_``, no unsafe callables) with a bound on
+    ``*`` and ``**``, which could otherwise exhaust the worker's memory or CPU."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
+        both_int = isinstance(left, int) and isinstance(right, int)
+        if op == "*":
+            for items, count in ((left, right), (right, left)):
+                sized = isinstance(items, str | list | tuple) and isinstance(count, int)
+                if sized and len(items) * count > MAX_SEQUENCE:
+                    raise SecurityError(
+                        f"'*' would build {len(items) * count} items (the limit is {MAX_SEQUENCE})"
+                    )
+            if both_int and left.bit_length() + right.bit_length() > MAX_BITS:
+                raise SecurityError(f"'*' would build an integer above {MAX_BITS} bits")
+            return operator.mul(left, right)
+        if op == "**":
+            if both_int and abs(left) > 1 and abs(left).bit_length() * abs(right) > MAX_BITS:
+                raise SecurityError(f"'**' would build an integer above {MAX_BITS} bits")
+            return operator.pow(left, right)
+        return super().call_binop(context, op, left, right)
+
+
+def environment(
+    *, autoescape: bool | Any = False, loader: jinja2.BaseLoader | None = None
+) -> _Sandbox:
+    return _Sandbox(
+        loader=loader,
+        undefined=_StrictUndefined,
+        autoescape=autoescape,
+        keep_trailing_newline=False,
+        auto_reload=True,
+    )
+
+
+TEXT_ENV = environment()
+HTML_ENV = environment(autoescape=True)
+
+
+def compile_part(part: str, source: str) -> jinja2.Template:
+    """Compile one part (``subject``, ``text``, ``html``); only ``html`` is autoescaped.
+    Raises ``jinja2.TemplateSyntaxError`` (with ``lineno``)."""
+    return (HTML_ENV if part == "html" else TEXT_ENV).from_string(source)
+
+
+def render_part(part: str, template: jinja2.Template, context: dict[str, Any]) -> str:
+    """Render one compiled part; a subject is stripped (a header is one line of text)."""
+    text = template.render(context)
+    return text.strip() if part == "subject" else text
+
+
+def error_line(err: BaseException) -> int | None:
+    """The template line a Jinja error points at: a syntax error's own, or for an error raised
+    while rendering the innermost template frame of its traceback (Jinja rewrites it)."""
+    if isinstance(err, jinja2.TemplateSyntaxError):
+        return err.lineno
+    line = None
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def describe(err: Exception) -> str:
+    """One sentence for a Jinja error, naming what was refused."""
+    if isinstance(err, SecurityError):
+        return f"unsafe expression refused: {err}"
+    if isinstance(err, jinja2.TemplateSyntaxError | jinja2.UndefinedError):
+        return err.message or type(err).__name__
+    return f"{type(err).__name__}: {err}"
+
+
 class TemplateRenderer:
+    """Renders templates from files (tools and tests); the worker renders from the store."""
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._env = SandboxedEnvironment(
+        self._env = environment(
             loader=jinja2.FileSystemLoader(str(folder)),
-            undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
-            keep_trailing_newline=False,
-            auto_reload=True,
         )
 
     def parts(self, name: str) -> list[str]:
@@ -68,6 +203,8 @@ class TemplateRenderer:
             raise TemplateError(f"{filename} line {err.lineno}: {err.message}") from err
         except jinja2.UndefinedError as err:
             raise TemplateError(f"{filename}: {err.message}") from err
-        except jinja2.exceptions.SecurityError as err:
+        except SecurityError as err:
             raise TemplateError(f"{filename}: unsafe expression refused: {err}") from err
+        except Exception as err:  # a TypeError, ZeroDivisionError... of the template's own making
+            raise TemplateError(f"{filename}: {describe(err)}") from err
         return text.strip() if part == "subject" else text

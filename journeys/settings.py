@@ -124,6 +124,23 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_allow_private_targets: bool = False
 
+    # -- Compliance, checked before every send (journeys/compliance.py, docs/delivery.md
+    # "Compliance"). Marketing on these channels needs an explicit opt-in (SMS, as the TCPA asks);
+    # on the others it goes out unless the customer opted out. Unset: ["sms"], or [] when env is
+    # "dev" so a local stack sends without consent records.
+    consent_opt_in_channels: list[str] | None = None
+    # Marketing sends inside the quiet hours ("21:00-08:00", local time; empty: none) wait until
+    # they end, in the profile's `timezone`, else default_timezone (an IANA name).
+    quiet_hours: str = ""
+    default_timezone: str = "UTC"
+    # At most this many marketing messages per customer in any rolling window, across journeys
+    # (0: no cap); counted per channel when frequency_cap_per_channel, else over all channels.
+    frequency_cap: int = Field(default=0, ge=0)
+    frequency_cap_window_hours: float = Field(default=24.0, gt=0)
+    frequency_cap_per_channel: bool = False
+    # SendGrid ASM group id -> subscription group name, for "Group Unsubscribed" events.
+    subscription_groups_by_asm_id: dict[str, str] = Field(default_factory=dict)
+
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:

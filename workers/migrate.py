@@ -19,12 +19,12 @@ def alembic_config(settings: Settings) -> Config:
     return config
 
 
-def upgrade(settings: Settings, revision: str = "head") -> None:
+def upgrade(settings: Settings, revision: str = "heads") -> None:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(settings), revision)
 
 
-async def upgrade_async(settings: Settings, revision: str = "head") -> None:
+async def upgrade_async(settings: Settings, revision: str = "heads") -> None:
     """For callers inside an event loop: Alembic's env runs its own loop, so give it a thread."""
     await asyncio.to_thread(upgrade, settings, revision)

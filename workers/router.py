@@ -39,12 +39,13 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from journeys import bus, temporal
+from journeys.compliance import suppressed_event
 from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart, WatchStart
 from journeys.events import MAX_EVENT_BYTES, Event, InvalidEvent, parse_event
 from journeys.inactivity import WATCHER_WORKFLOW
 from journeys.routing import JourneyIndex, RouteTarget, load_index
 from journeys.settings import Settings
-from journeys.store import customers
+from journeys.store import consent, customers
 from journeys.store.customers import Identity
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.temporal import run_search_attributes, watcher_id, workflow_id
@@ -93,12 +94,17 @@ class EventRouter:
 
     def has_work(self, event: Event) -> bool:
         """False for events nothing needs (page views no journey wants): ack them at once."""
-        return event.type in _IDENTITY_CALLS or self.index.wants(event.name)
+        return (
+            event.type in _IDENTITY_CALLS
+            or event.name in consent.CONSENT_EVENTS
+            or self.index.wants(event.name)
+        )
 
     async def route(self, event: Event) -> RouteResult:
         identity = await self.apply_identity(event)
         result = RouteResult(customer_id=identity.customer_id)
         journey_event = replace(event.to_journey_event(), customer_id=identity.customer_id)
+        await self._apply_consent(event, identity, journey_event, result)
         started_keys = set()
         for target in self.index.started_by(event.name):
             if target.inactivity_seconds is not None:
@@ -138,6 +144,39 @@ class EventRouter:
             if event.type == "identify":
                 await customers.merge_traits(session, identity.customer_id, event.all_traits())
             return identity
+
+    async def _apply_consent(
+        self, event: Event, identity: Identity, journey_event: JourneyEvent, result: RouteResult
+    ) -> None:
+        """Consent from identify traits, suppressions from unsubscribes, complaints and bounces;
+        a change that forbids marketing ends the customer's running marketing journeys."""
+        if event.type != "identify" and event.name not in consent.CONSENT_EVENTS:
+            return
+        async with self.sessions.begin() as session:
+            if event.type == "identify":
+                change = await consent.apply_traits(
+                    session,
+                    identity.customer_id,
+                    event.all_traits(),
+                    at=event.timestamp,
+                    source_id=event.message_id,
+                )
+            else:
+                change = await consent.apply_event(
+                    session,
+                    identity.customer_id,
+                    event.name,
+                    event.properties,
+                    at=event.timestamp,
+                    source_id=event.message_id,
+                    asm_groups=self.settings.subscription_groups_by_asm_id,
+                )
+            ending = (
+                await consent.runs_to_end(session, identity.ids) if change.ends_marketing else []
+            )
+        signal = suppressed_event(journey_event, change.reasons)
+        for wid in ending:
+            await self._signal(wid, signal, result)
 
     async def _start(self, target: RouteTarget, customer_id: str, event: JourneyEvent) -> None:
         """Signal-with-start: starts the run, or only signals it if it is already running."""
@@ -264,7 +303,12 @@ class Router:
         subscription = None
         try:
             while not self._stopping.is_set():
-                if not await self.leases.acquire(partition):
+                try:
+                    acquired = await self.leases.acquire(partition)
+                except nats.errors.Error as err:
+                    log.warning("router: lease of partition %d not taken (%r)", partition, err)
+                    acquired = False
+                if not acquired:
                     await self._pause(self._renew_interval * random.uniform(0.5, 1.0))
                     continue
                 if subscription is None:

@@ -13,12 +13,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from journeys import temporal
 from journeys.activities import JourneyActivities
 from journeys.channels import Provider, build_providers, close_providers
+from journeys.compliance import Policy
+from journeys.compliance_activities import ComplianceActivities
 from journeys.dsl import Journey
 from journeys.inactivity import InactivityWatcher
 from journeys.registry import import_journeys, register_code_journeys
-from journeys.rendering import TemplateRenderer
 from journeys.settings import Settings
 from journeys.store.db import Sessions, create_engine, create_sessions
+from journeys.templates_catalog import TemplateCatalog, seed_templates
 from workers.shutdown import stop_event
 
 log = logging.getLogger(__name__)
@@ -31,15 +33,32 @@ SANDBOX = SandboxedWorkflowRunner(
 
 
 class JourneyWorker(Worker):
-    """A Temporal worker that closes its channel providers' connections once it has stopped.
+    """A Temporal worker that seeds the templates it ships with before it takes any task, and
+    closes its channel providers' connections once it has stopped.
 
     Closing happens when ``run`` ends, which ``async with`` waits for on exit: every activity
     has finished by then, so no delivery loses its client mid-request.
     """
 
-    def __init__(self, client: Client, *, providers: Mapping[str, Provider], **config: Any) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        providers: Mapping[str, Provider],
+        sessions: Sessions,
+        settings: Settings,
+        **config: Any,
+    ) -> None:
         super().__init__(client, **config)
         self.providers = providers
+        self.sessions = sessions
+        self.settings = settings
+
+    async def __aenter__(self) -> JourneyWorker:
+        report = await seed_templates(self.sessions, self.settings)
+        log.info("worker: templates from %s: %s", self.settings.templates_dir, report)
+        await super().__aenter__()
+        return self
 
     async def run(self) -> None:
         try:
@@ -54,13 +73,16 @@ def build_worker(
     """The worker for ``journeys``; its providers are built once here (refusing a configuration
     that could not send) and closed when the worker stops."""
     providers = build_providers(settings)
-    activities = JourneyActivities(sessions, TemplateRenderer(settings.templates_dir), providers)
+    activities = JourneyActivities(sessions, TemplateCatalog(sessions), providers)
+    compliance = ComplianceActivities(sessions, Policy.from_settings(settings))
     return JourneyWorker(
         client,
         providers=providers,
+        sessions=sessions,
+        settings=settings,
         task_queue=settings.task_queue,
         workflows=[*journeys, InactivityWatcher],
-        activities=activities.all(),
+        activities=[*activities.all(), *compliance.all()],
         workflow_runner=SANDBOX,
     )
 

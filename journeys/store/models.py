@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from journeys.store.base import Base, Timestamped
+from journeys.store.base import Base, Timestamped, utcnow
 
 
 class JourneyDefinition(Timestamped, Base):
@@ -118,6 +118,7 @@ class Delivery(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     requested_at: Mapped[datetime]
+    category: Mapped[str] = mapped_column(String(20), default="marketing")
 
     run: Mapped[JourneyRun] = relationship(back_populates="deliveries", lazy="raise")
 
@@ -140,3 +141,70 @@ class AuditEvent(Base):
     occurred_at: Mapped[datetime]
 
     run: Mapped[JourneyRun] = relationship(back_populates="audit", lazy="raise")
+
+
+class TemplateVersion(Base):
+    """One immutable version of a message template; saving a template adds version N+1.
+
+    A template is a (name, channel) pair and its current version is the highest. The unique
+    (name, channel, version) index is also the one the send path reads the latest version by.
+    ``source`` says what created the version: ``seed`` (the shipped ``templates/`` files, at
+    worker start) or ``api``.
+    """
+
+    __tablename__ = "template_versions"
+    __table_args__ = (UniqueConstraint("name", "channel", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(50))
+    version: Mapped[int]
+    subject: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class Consent(Base):
+    """A customer's word on one channel's marketing (``kind`` channel, ``name`` email) or on one
+    subscription group (``kind`` group, ``name`` newsletter): ``opted_in`` or ``opted_out``.
+
+    One row per customer and subject, holding the latest word: a record older than the row's
+    ``changed_at`` does not overwrite it. ``source`` says where it came from (``identify``, an
+    event name), ``source_id`` the messageId.
+    """
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(100))
+    source_id: Mapped[str | None] = mapped_column(String(200))
+    changed_at: Mapped[datetime]
+
+
+class Suppression(Base):
+    """An address that must not get messages: by channel and SHA-256 of the normalised address,
+    never the address itself, so it outlives the erasure of the profile it came from.
+
+    ``scope`` is what it blocks: ``all`` (hard bounce, invalid number) or ``marketing``
+    (unsubscribe, spam complaint). One row per address and reason.
+    """
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("channel", "address_hash", "reason"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(50))
+    address_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(30))
+    scope: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(100))
+    source_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]

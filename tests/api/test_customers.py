@@ -22,8 +22,8 @@ from journeys.contracts import (
     SendRequest,
 )
 from journeys.examples import CartRecovery
-from journeys.rendering import TemplateRenderer
 from journeys.settings import Settings
+from journeys.templates_catalog import TemplateCatalog, seed_templates
 from journeys.temporal import run_search_attributes, workflow_id
 from tests.conftest import Store
 from tests.helpers import customer_id, eventually, track
@@ -44,10 +44,9 @@ def _run(key: str, customer: str) -> RunRef:
 
 async def _seed(store: Store, customer: str) -> tuple[RunRef, RunRef]:
     """An exited cart recovery that sent one SMS, then a welcome series still running."""
+    await seed_templates(store.sessions, store.settings)
     activities = JourneyActivities(
-        store.sessions,
-        TemplateRenderer(store.settings.templates_dir),
-        build_providers(store.settings),
+        store.sessions, TemplateCatalog(store.sessions), build_providers(store.settings)
     )
     trigger = track("Cart Abandoned", customer, cart_id="K9", total=19.9).to_journey_event()
     cart = _run("cart-recovery", customer)
@@ -124,7 +123,7 @@ async def test_runs_newest_first_with_deliveries_and_ordered_timeline(
         (4, "exited"),
     ]
     assert timeline[1]["step"] == "waiting 15 min"
-    assert timeline[2]["reason"] == "sms cart_recovery_sms sent to +15550000001"
+    assert timeline[2]["reason"] == "sms cart_recovery_sms v1 sent to +15550000001"
     assert timeline[2]["data"]["channel"] == "sms"
     assert timeline[3]["data"] == {"messages_sent": 1}
 

@@ -275,4 +275,5 @@ async def test_a_profile_without_webhook_url_goes_to_the_configured_one(
         "run_id": run_id,
         "step": "webhook:delivery_note",
         "template": "delivery_note",
+        "template_version": "1",
     }

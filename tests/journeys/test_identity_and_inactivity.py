@@ -22,7 +22,14 @@ from journeys.routing import load_index
 from journeys.store import customers
 from journeys.temporal import ensure_search_attributes, watcher_id, workflow_id
 from tests.conftest import Store, binary
-from tests.helpers import customer_id, deliveries_of, journey_outcome, runs_of, track
+from tests.helpers import (
+    customer_id,
+    deliveries_of,
+    eventually,
+    journey_outcome,
+    runs_of,
+    track,
+)
 from tests.journeys.sample_journeys import WinBack
 from workers.router import EventRouter
 from workers.worker import build_worker
@@ -181,3 +188,27 @@ async def test_inactivity_enters_after_the_period_without_the_event(
     outcome: JourneyOutcome = await journey_outcome(time_skipping, journey)
     assert (outcome.status, outcome.reason) == ("exited", "exited on Login")
     await end(time_skipping, *result.started)
+
+
+async def test_an_opt_out_or_unsubscribe_routed_in_ends_running_marketing_journeys(
+    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+) -> None:
+    opted_out, unsubscribed = customer_id(), customer_id()
+    for customer in (opted_out, unsubscribed):
+        await router.route(track("Cart Abandoned", customer))
+
+    async def entered() -> None:
+        for customer in (opted_out, unsubscribed):
+            assert len(await runs_of(store.sessions, customer)) == 1
+
+    await eventually(entered)
+    identify = call("identify", userId=opted_out, traits={"consent": {"sms": False}})
+    result = await router.route(identify)
+    assert result.signalled == [workflow_id("cart-recovery", opted_out)]
+    result = await router.route(track("Unsubscribed", unsubscribed, channel="email"))
+    assert result.signalled == [workflow_id("cart-recovery", unsubscribed)]
+
+    for customer in (opted_out, unsubscribed):
+        outcome = await journey_outcome(time_skipping, workflow_id("cart-recovery", customer))
+        assert (outcome.status, outcome.reason) == ("exited", "exited on Suppressed")
+        assert await deliveries_of(store.sessions, customer) == []

@@ -126,8 +126,15 @@ def templates(tmp_path: Path, store: Store) -> Path:
 @pytest.mark.parametrize(
     ("template", "reason"),
     [
-        ("undefined", "template error: undefined.txt.j2: 'dict object' has no attribute"),
-        ("escape", "template error: escape.txt.j2: unsafe expression refused"),
+        (
+            "undefined",
+            "template error: template 'undefined' v1 (sms) text line 1: "
+            "'customer.nickname' is undefined",
+        ),
+        (
+            "escape",
+            "template error: template 'escape' v1 (sms) text line 1: unsafe expression refused",
+        ),
         ("missing", "template error: template 'missing' not found"),
     ],
 )

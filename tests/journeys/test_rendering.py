@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from journeys.rendering import TemplateError, TemplateRenderer
+from journeys.template_checks import validate
+from journeys.templates_catalog import read_folder
 from tests.conftest import REPO
 
 
@@ -74,3 +76,20 @@ def test_the_shipped_templates_render_with_a_bare_profile() -> None:
     )
     for name in ("cart_recovery_email", "welcome_email", "welcome_tips_email"):
         assert renderer.render(name, "email", context).subject
+
+
+def test_an_error_of_the_template_own_making_is_a_template_error(tmp_path: Path) -> None:
+    (tmp_path / "divide.txt.j2").write_text("{{ 1 / 0 }}")
+    (tmp_path / "huge.txt.j2").write_text("{{ 'x' * 10 ** 9 }}")
+    renderer = TemplateRenderer(tmp_path)
+    with pytest.raises(TemplateError, match=r"divide.txt.j2: ZeroDivisionError"):
+        renderer.render("divide", "sms", {})
+    with pytest.raises(TemplateError, match=r"huge.txt.j2: unsafe expression refused: '\*'"):
+        renderer.render("huge", "sms", {})
+
+
+def test_the_shipped_templates_check_out_for_the_channels_they_serve() -> None:
+    shipped = read_folder(REPO / "templates", ["email", "sms"])
+    assert set(shipped) >= {("cart_recovery_email", "email"), ("cart_recovery_sms", "sms")}
+    for (_, channel), content in shipped.items():
+        assert validate(channel, content.subject, content.text, content.html) == []

@@ -1,0 +1,365 @@
+"""Message templates: list, read, create, add a version, preview and validate.
+
+A template is a (channel, name) pair with immutable versions; saving adds version N+1 and the
+latest version is the one journeys send. A draft that does not check out (syntax, an undefined
+variable against the sample, the channel's rules) is refused with 422 and every problem, each
+naming its field (``["body", "text"]``) and template line. Warnings (an SMS of many segments)
+do not refuse a save; they come back with it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import SessionDep
+from journeys.rendering import TemplateError
+from journeys.store import templates as store
+from journeys.store.models import TemplateVersion
+from journeys.template_checks import Checked, Problem, SmsSegments, check, sample_context
+from journeys.templates_catalog import CHANNEL_PATTERN, NAME_PATTERN, render_version
+
+router = APIRouter(prefix="/v1/templates", tags=["templates"])
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="letters, digits, _ and -")]
+Channel = Annotated[str, Field(pattern=CHANNEL_PATTERN, description="e.g. email, sms, webhook")]
+NamePath = Annotated[str, Path(pattern=NAME_PATTERN)]
+ChannelPath = Annotated[str, Path(pattern=CHANNEL_PATTERN)]
+
+PROBLEMS = {"description": "The template has errors: `detail` lists them, field and line"}
+
+
+class Parts(BaseModel):
+    """A template's Jinja2 sources; an empty part counts as absent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str | None = Field(default=None, max_length=2_000)
+    text: str | None = Field(default=None, max_length=100_000)
+    html: str | None = Field(default=None, max_length=500_000)
+
+    def content(self) -> store.Content:
+        return store.Content(self.subject or None, self.text or None, self.html or None)
+
+
+class SampleEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "Sample Event"
+    message_id: str = "sample-message"
+    timestamp: datetime | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class Sample(BaseModel):
+    """Sample data to render with: ``customer`` replaces the sample profile (traits, its ``id``
+    defaulting to ``sample-customer``), ``event`` the sample trigger, ``data`` a send's data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer: dict[str, Any] | None = None
+    event: SampleEvent | None = None
+    data: dict[str, Any] | None = None
+
+    def context(self) -> dict[str, Any]:
+        event = None if self.event is None else self.event.model_dump(exclude_none=True)
+        return sample_context(self.customer, event, self.data)
+
+
+class TemplateCreate(Parts):
+    name: Name
+    channel: Channel
+    description: str = Field(default="", max_length=2_000)
+    sample: Sample | None = Field(
+        default=None, description="Data to check the draft with, e.g. the event's properties"
+    )
+
+
+class TemplateUpdate(Parts):
+    description: str = Field(default="", max_length=2_000)
+    sample: Sample | None = Field(
+        default=None, description="Data to check the draft with, e.g. the event's properties"
+    )
+    base_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The version this edit started from; 409 if another was saved since",
+    )
+
+
+class PreviewIn(Sample):
+    version: int | None = Field(default=None, ge=1, description="Default: the latest")
+
+
+class ValidateIn(Parts, Sample):
+    channel: Channel
+
+
+class ProblemOut(BaseModel):
+    loc: list[str]
+    msg: str
+    type: str
+    line: int | None
+    severity: Literal["error", "warning"]
+
+
+class SmsOut(BaseModel):
+    encoding: Literal["GSM-7", "UCS-2"]
+    characters: int
+    units: int = Field(description="GSM-7 septets or UTF-16 units")
+    segments: int
+    non_gsm: list[str] = Field(description="Characters that made the text UCS-2")
+
+
+class VersionSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    source: str
+    description: str
+    created_at: datetime
+
+
+class TemplateOut(VersionSummary):
+    name: str
+    channel: str
+    subject: str | None
+    text: str | None
+    html: str | None
+
+
+class TemplateDetail(TemplateOut):
+    versions: list[VersionSummary] = Field(description="Every version, newest first")
+
+
+class SavedTemplate(TemplateOut):
+    created: bool = Field(description="False when the content equalled the latest version's")
+    warnings: list[ProblemOut]
+
+
+class Rendered(BaseModel):
+    subject: str | None
+    text: str | None
+    html: str | None
+
+
+class PreviewOut(Rendered):
+    name: str
+    channel: str
+    version: int
+    sms: SmsOut | None
+    warnings: list[ProblemOut]
+
+
+class ValidationOut(BaseModel):
+    valid: bool
+    problems: list[ProblemOut]
+    rendered: Rendered | None = Field(description="The draft rendered with the sample, if it can")
+    sms: SmsOut | None
+
+
+@router.get("")
+async def list_templates(
+    session: SessionDep, channel: Annotated[str | None, Query(pattern=CHANNEL_PATTERN)] = None
+) -> list[TemplateOut]:
+    """The latest version of every template, by name and channel."""
+    return [TemplateOut.model_validate(row) for row in await store.latest_all(session, channel)]
+
+
+@router.get("/{channel}/{name}", responses={404: {"description": "No such template"}})
+async def get_template(channel: ChannelPath, name: NamePath, session: SessionDep) -> TemplateDetail:
+    """The latest version, and a summary of every version."""
+    rows = await store.versions(session, name, channel)
+    if not rows:
+        raise _not_found(name, channel)
+    summaries = [VersionSummary.model_validate(row) for row in rows]
+    return TemplateDetail.model_validate({**_fields(rows[0]), "versions": summaries})
+
+
+@router.get(
+    "/{channel}/{name}/versions/{version}", responses={404: {"description": "No such version"}}
+)
+async def get_version(
+    channel: ChannelPath, name: NamePath, version: Annotated[int, Path(ge=1)], session: SessionDep
+) -> TemplateOut:
+    row = await store.get(session, name, channel, version)
+    if row is None:
+        raise _not_found(name, channel, version)
+    return TemplateOut.model_validate(row)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "The template exists: PUT a new version"}, 422: PROBLEMS},
+    response_model=SavedTemplate,
+)
+async def create_template(body: TemplateCreate, session: SessionDep) -> Any:
+    """Create a template: its version 1, once it checks out against the sample data."""
+    if await store.exists(session, body.name, body.channel):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"template {body.name!r} exists for channel {body.channel!r}: PUT "
+            f"/v1/templates/{body.channel}/{body.name} to add a version",
+        )
+    checked = _check(body.channel, body, body.sample)
+    if checked.errors:
+        return _problems(checked)
+    return await _save(session, body.name, body.channel, None, body, checked, body.description)
+
+
+@router.put(
+    "/{channel}/{name}",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "Same content as the latest version: no new version"},
+        404: {"description": "No such template: POST to create it"},
+        409: {"description": "Another version was saved since `base_version`"},
+        422: PROBLEMS,
+    },
+    response_model=SavedTemplate,
+)
+async def update_template(
+    channel: ChannelPath, name: NamePath, body: TemplateUpdate, session: SessionDep
+) -> Any:
+    """Save a new version (N+1) of a template; its earlier versions stay as they were."""
+    latest = await store.get(session, name, channel)
+    if latest is None:
+        raise _not_found(name, channel)
+    if body.base_version is not None and body.base_version != latest.version:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"template {name!r} ({channel}) is at version {latest.version}, not "
+            f"{body.base_version}: another version was saved since; merge and retry",
+        )
+    checked = _check(channel, body, body.sample)
+    if checked.errors:
+        return _problems(checked)
+    if store.Content.of(latest) == body.content() and latest.description == body.description:
+        saved = SavedTemplate(**_fields(latest), created=False, warnings=_out(checked.warnings))
+        return JSONResponse(saved.model_dump(mode="json"), status_code=status.HTTP_200_OK)
+    return await _save(session, name, channel, latest.version, body, checked, body.description)
+
+
+@router.post(
+    "/{channel}/{name}/preview",
+    responses={404: {"description": "No such template or version"}, 422: PROBLEMS},
+    response_model=PreviewOut,
+)
+async def preview_template(
+    channel: ChannelPath, name: NamePath, session: SessionDep, body: PreviewIn | None = None
+) -> Any:
+    """Render the latest version (or ``version``) with sample data, as a send would."""
+    body = body or PreviewIn()
+    row = await store.get(session, name, channel, body.version)
+    if row is None:
+        raise _not_found(name, channel, body.version)
+    context = body.context()
+    checked = check(channel, row.subject, row.text, row.html, context)
+    try:
+        rendered = render_version(row, context)
+    except TemplateError:
+        return _problems(checked, where="template")
+    return PreviewOut(
+        name=name,
+        channel=channel,
+        version=row.version,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        sms=_sms(checked.sms),
+        warnings=_out(checked.warnings),
+    )
+
+
+@router.post("/validate")
+async def validate_draft(body: ValidateIn) -> ValidationOut:
+    """Check an unsaved draft: what saving it would answer, and what it renders to."""
+    checked = _check(body.channel, body, body)
+    return ValidationOut(
+        valid=not checked.errors,
+        problems=_out(checked.problems),
+        rendered=None if checked.rendered is None else Rendered(**checked.rendered),
+        sms=_sms(checked.sms),
+    )
+
+
+def _check(channel: str, parts: Parts, sample: Sample | None) -> Checked:
+    content = parts.content()
+    context = sample.context() if sample is not None else None
+    return check(channel, content.subject, content.text, content.html, context)
+
+
+async def _save(
+    session: AsyncSession,
+    name: str,
+    channel: str,
+    previous: int | None,
+    parts: Parts,
+    checked: Checked,
+    description: str,
+) -> SavedTemplate:
+    """Add the version after ``previous``; 409 if another was saved since it was read."""
+    try:
+        row = await store.add_version(
+            session,
+            name,
+            channel,
+            parts.content(),
+            previous=previous,
+            source=store.API,
+            description=description,
+        )
+        await session.commit()
+    except IntegrityError as err:
+        await session.rollback()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"another version of template {name!r} ({channel}) was saved meanwhile; "
+            "reload it and retry",
+        ) from err
+    return SavedTemplate(**_fields(row), created=True, warnings=_out(checked.warnings))
+
+
+def _fields(row: TemplateVersion) -> dict[str, Any]:
+    return TemplateOut.model_validate(row).model_dump()
+
+
+def _out(problems: list[Problem], where: str = "body") -> list[ProblemOut]:
+    return [
+        ProblemOut(
+            loc=[where, p.field], msg=p.message, type=p.code, line=p.line, severity=p.severity
+        )
+        for p in problems
+    ]
+
+
+def _problems(checked: Checked, where: str = "body") -> JSONResponse:
+    content = {
+        "detail": [p.model_dump() for p in _out(checked.errors, where)],
+        "warnings": [p.model_dump() for p in _out(checked.warnings, where)],
+    }
+    return JSONResponse(content, status_code=422)
+
+
+def _sms(segments: SmsSegments | None) -> SmsOut | None:
+    if segments is None:
+        return None
+    return SmsOut(
+        encoding=segments.encoding,
+        characters=segments.characters,
+        units=segments.units,
+        segments=segments.segments,
+        non_gsm=list(segments.non_gsm),
+    )
+
+
+def _not_found(name: str, channel: str, version: int | None = None) -> HTTPException:
+    what = f"version {version} of template" if version else "template"
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} {name!r} not found for {channel!r}")
