@@ -46,6 +46,7 @@ from journeys.inactivity import WATCHER_WORKFLOW
 from journeys.routing import JourneyIndex, RouteTarget, load_index
 from journeys.settings import Settings
 from journeys.store import consent, customers
+from journeys.store.consent import ConsentChange
 from journeys.store.customers import Identity
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.temporal import run_search_attributes, watcher_id, workflow_id
@@ -104,7 +105,7 @@ class EventRouter:
         identity = await self.apply_identity(event)
         result = RouteResult(customer_id=identity.customer_id)
         journey_event = replace(event.to_journey_event(), customer_id=identity.customer_id)
-        await self._apply_consent(event, identity, journey_event, result)
+        await self.apply_consent(event, identity, journey_event, result)
         started_keys = set()
         for target in self.index.started_by(event.name):
             if target.inactivity_seconds is not None:
@@ -145,13 +146,13 @@ class EventRouter:
                 await customers.merge_traits(session, identity.customer_id, event.all_traits())
             return identity
 
-    async def _apply_consent(
+    async def apply_consent(
         self, event: Event, identity: Identity, journey_event: JourneyEvent, result: RouteResult
-    ) -> None:
+    ) -> ConsentChange:
         """Consent from identify traits, suppressions from unsubscribes, complaints and bounces;
         a change that forbids marketing ends the customer's running marketing journeys."""
         if event.type != "identify" and event.name not in consent.CONSENT_EVENTS:
-            return
+            return ConsentChange()
         async with self.sessions.begin() as session:
             if event.type == "identify":
                 change = await consent.apply_traits(
@@ -177,6 +178,7 @@ class EventRouter:
         signal = suppressed_event(journey_event, change.reasons)
         for wid in ending:
             await self._signal(wid, signal, result)
+        return change
 
     async def _start(self, target: RouteTarget, customer_id: str, event: JourneyEvent) -> None:
         """Signal-with-start: starts the run, or only signals it if it is already running."""

@@ -25,11 +25,10 @@ with workflow.unsafe.imports_passed_through():
 
     import pytest
     from sqlalchemy import delete, select
-    from temporalio.service import RPCError, RPCStatusCode
     from temporalio.testing import WorkflowEnvironment
 
-    from journeys.compliance import address_hash, suppressed_event
-    from journeys.contracts import EVENT_SIGNAL, SUPPRESSED_EVENT
+    from journeys.compliance import address_hash
+    from journeys.contracts import SUPPRESSED_EVENT
     from journeys.events import Event
     from journeys.registry import register_code_journeys
     from journeys.routing import load_index
@@ -48,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         runs_of,
         track,
     )
-    from workers.router import EventRouter
+    from workers.router import EventRouter, RouteResult
     from workers.worker import build_worker
 
 
@@ -145,37 +144,10 @@ def scripted(
 
 
 async def apply_consent(router: EventRouter, event: Event) -> ConsentChange:
-    """What the router does with an event's consent before routing it (docs/delivery.md)."""
+    """Apply an event's consent as the router does before routing it, and show the change."""
     identity = await router.apply_identity(event)
-    async with router.sessions.begin() as session:
-        if event.type == "identify":
-            change = await consent.apply_traits(
-                session,
-                identity.customer_id,
-                event.all_traits(),
-                at=event.timestamp,
-                source_id=event.message_id,
-            )
-        else:
-            change = await consent.apply_event(
-                session,
-                identity.customer_id,
-                event.name,
-                event.properties,
-                at=event.timestamp,
-                source_id=event.message_id,
-                asm_groups=router.settings.subscription_groups_by_asm_id,
-            )
-        ending = await consent.runs_to_end(session, identity.ids) if change.ends_marketing else []
     source = replace(event.to_journey_event(), customer_id=identity.customer_id)
-    signal = suppressed_event(source, change.reasons)
-    for wid in ending:
-        try:
-            await router.client.get_workflow_handle(wid).signal(EVENT_SIGNAL, signal)
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-    return change
+    return await router.apply_consent(event, identity, source, RouteResult())
 
 
 async def outcome_of(env: WorkflowEnvironment, key: str, customer: str) -> tuple[str, str, int]:
