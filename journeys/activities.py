@@ -43,7 +43,7 @@ from journeys.dsl import (
     ACTIVITY_RECORD_EXIT,
     ACTIVITY_SEND,
 )
-from journeys.rendering import RenderedMessage, TemplateError
+from journeys.rendering import RenderedTemplate, TemplateError
 from journeys.store import customers
 from journeys.store.db import Sessions
 from journeys.store.models import AuditEvent, Delivery, JourneyRun
@@ -171,7 +171,11 @@ class JourneyActivities:
         recipient = traits.get(address_trait)
         try:
             rendered = await self.catalog.render(
-                request.template, request.channel, _template_context(request, traits)
+                request.template,
+                request.channel,
+                _template_context(request, traits),
+                # A resend after a retryable refusal renders what the first attempt rendered.
+                version=existing.template_version if existing is not None else None,
             )
         except TemplateError as err:
             return await self._conclude(request, "failed", f"template error: {err}", None, None)
@@ -272,7 +276,7 @@ class JourneyActivities:
         return bool(getattr(changed, "rowcount", 0))
 
     async def _claim(
-        self, request: SendRequest, provider: str, recipient: str, rendered: RenderedMessage
+        self, request: SendRequest, provider: str, recipient: str, rendered: RenderedTemplate
     ) -> Delivery | None:
         """Insert the step's row as ``sending``; None if another attempt inserted it first."""
         try:
@@ -347,7 +351,7 @@ def _new_delivery(
     request: SendRequest,
     provider: str,
     recipient: str | None = None,
-    rendered: RenderedMessage | None = None,
+    rendered: RenderedTemplate | None = None,
 ) -> Delivery:
     """A delivery row in its first state, ``sending``; the step's outcome updates it."""
     return Delivery(
@@ -357,6 +361,7 @@ def _new_delivery(
         channel=request.channel,
         provider=provider,
         template=request.template,
+        template_version=rendered.version if rendered else None,
         recipient=recipient,
         subject=rendered.subject if rendered else None,
         body=rendered.text if rendered else None,

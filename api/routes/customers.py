@@ -24,6 +24,7 @@ class DeliveryOut(BaseModel):
 
     channel: str
     template: str
+    template_version: int | None
     step: str
     status: str
     reason: str

@@ -110,6 +110,8 @@ class Delivery(Base):
     channel: Mapped[str] = mapped_column(String(50))
     provider: Mapped[str] = mapped_column(String(50))
     template: Mapped[str] = mapped_column(String(200))
+    # The template version that rendered the message; a resend renders the same one.
+    template_version: Mapped[int | None]
     recipient: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)

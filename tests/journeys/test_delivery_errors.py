@@ -167,6 +167,7 @@ async def test_a_rate_limited_sms_is_retried_with_the_same_message_and_sent_once
 
     sms, email = await deliveries_of(store.sessions, customer)
     assert (sms.status, sms.provider_message_id) == ("sent", f"SM{2:032d}")
+    assert sms.template_version == 1
     assert email.status == "sent"
     # Both attempts carried the same message for the same delivery row, still ``sending``.
     first, second = providers.sms
