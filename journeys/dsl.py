@@ -207,11 +207,7 @@ class Journey:
         description = f"waiting {human_duration(duration)}"
         self._set_step("wait", description, until)
         await self._audit("waiting", description, data={"until": until.isoformat()})
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: self._exit_event is not None, timeout=real, timeout_summary=description
-            )
-        self._checkpoint()
+        await self._wait_unless_exited(real, description)
 
     wait = sleep
 
@@ -348,12 +344,16 @@ class Journey:
         self._set_step("deferred", description, until)
         remaining = self._scaled(until - workflow.now())
         if remaining > timedelta(0):
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: self._exit_event is not None,
-                    timeout=remaining,
-                    timeout_summary=description,
-                )
+            await self._wait_unless_exited(remaining, description)
+        self._checkpoint()
+
+    async def _wait_unless_exited(self, timeout: timedelta, description: str) -> None:
+        """Wait ``timeout`` (already on the run's clock); an exit event ends the run mid-wait
+        and cancels the timer."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._exit_event is not None, timeout=timeout, timeout_summary=description
+            )
         self._checkpoint()
 
     # --- internals ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +41,20 @@ def binary(name: str) -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+@asynccontextmanager
+async def new_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of its own, with the search attributes journeys set."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server")
     )
     await ensure_search_attributes(env.client, env.client.namespace)
     async with env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    async with new_time_skipping() as env:
         yield env
 
 

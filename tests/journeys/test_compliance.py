@@ -35,9 +35,9 @@ with workflow.unsafe.imports_passed_through():
     from journeys.store import consent
     from journeys.store.consent import ConsentChange
     from journeys.store.models import Consent, Customer, Delivery, JourneyRun, Suppression
-    from journeys.temporal import ensure_search_attributes, workflow_id
+    from journeys.temporal import workflow_id
     from journeys.webhooks import names
-    from tests.conftest import Store, binary
+    from tests.conftest import Store, new_time_skipping
     from tests.helpers import (
         audit_of,
         customer_id,
@@ -101,11 +101,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     """A clock of the test's own: quiet-hours deferrals are timers the server must skip over,
     which stalls on the shared server once an earlier test's worker is gone."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server")
-    )
-    await ensure_search_attributes(env.client, env.client.namespace)
-    async with env:
+    async with new_time_skipping() as env:
         yield env
 
 

@@ -20,8 +20,8 @@ from journeys.examples import CartRecovery
 from journeys.registry import register_code_journeys
 from journeys.routing import load_index
 from journeys.store import customers
-from journeys.temporal import ensure_search_attributes, watcher_id, workflow_id
-from tests.conftest import Store, binary
+from journeys.temporal import watcher_id, workflow_id
+from tests.conftest import Store, new_time_skipping
 from tests.helpers import (
     customer_id,
     deliveries_of,
@@ -42,11 +42,7 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     """A virtual clock of the test's own: these tests sleep through days with ``env.sleep``,
     which stalls on the shared server once an earlier test's worker (and its sticky queue) is
     gone."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server")
-    )
-    await ensure_search_attributes(env.client, env.client.namespace)
-    async with env:
+    async with new_time_skipping() as env:
         yield env
 
 
