@@ -1,0 +1,148 @@
+"""Record the workflow histories the replay tests hold the journey code to.
+
+    python -m tests.histories.record [name ...]
+
+Each scenario runs the real worker and router logic on a Temporal dev server and an SQLite
+store, then writes the finished run's history to ``tests/histories/<name>.json``: the history
+a production server would hold. The demo clock (``time_scale``, recorded in the run's input)
+keeps the waits short. Record a
+history *before* changing a journey or the DSL, commit it, and from then on
+``tests/journeys/test_replay.py`` proves that runs started on the old code still replay: a
+change that would break them must sit behind ``workflow.patched``.
+
+Recording again overwrites the file, so only do it for a new scenario: an old history is the
+evidence, not a fixture to refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+
+from journeys.examples import CartRecovery, WelcomeSeries
+from journeys.registry import register_code_journeys
+from journeys.routing import load_index
+from journeys.store.db import create_engine, create_sessions
+from journeys.temporal import ensure_search_attributes, watcher_id, workflow_id
+from tests.conftest import make_settings, start_temporal
+from tests.helpers import customer_id, track
+from tests.journeys.sample_journeys import WinBack
+from workers.migrate import upgrade_async
+from workers.router import EventRouter
+from workers.worker import build_worker
+
+HERE = Path(__file__).resolve().parent
+JOURNEYS = [CartRecovery, WelcomeSeries, WinBack]
+# A journey's day passes in under 9 s.
+TIME_SCALE = 10_000.0
+
+
+@dataclass
+class Clock:
+    client: Client
+
+    async def sleep(self, journey_time: timedelta) -> None:
+        await asyncio.sleep(journey_time.total_seconds() / TIME_SCALE)
+
+
+@dataclass
+class Scenario:
+    """Drives one run to its end and names the workflow whose history is kept."""
+
+    drive: Callable[[Clock, EventRouter, str], Awaitable[list[str]]]
+
+
+async def _finish(env: Clock, wid: str) -> None:
+    await env.client.get_workflow_handle(wid).result()
+
+
+async def cart_completed(env: Clock, router: EventRouter, who: str) -> list[str]:
+    await router.route(track("Cart Abandoned", who, cart_id="K1", total=42.5))
+    wid = workflow_id("cart-recovery", who)
+    await _finish(env, wid)
+    return [wid]
+
+
+async def cart_exited(env: Clock, router: EventRouter, who: str) -> list[str]:
+    await router.route(track("Cart Abandoned", who, cart_id="K2"))
+    await env.sleep(timedelta(hours=1))
+    await router.route(track("Order Completed", who, order_id="O1"))
+    wid = workflow_id("cart-recovery", who)
+    await _finish(env, wid)
+    return [wid]
+
+
+async def welcome_activated(env: Clock, router: EventRouter, who: str) -> list[str]:
+    await router.route(track("Signed Up", who))
+    await env.sleep(timedelta(days=1))
+    await router.route(track("Activated", who))
+    wid = workflow_id("welcome-series", who)
+    await _finish(env, wid)
+    return [wid]
+
+
+async def welcome_timed_out(env: Clock, router: EventRouter, who: str) -> list[str]:
+    await router.route(track("Signed Up", who))
+    wid = workflow_id("welcome-series", who)
+    await _finish(env, wid)
+    return [wid]
+
+
+async def win_back(env: Clock, router: EventRouter, who: str) -> list[str]:
+    await router.route(track("Login", who))
+    wid = workflow_id("test-win-back", who)
+    await env.sleep(timedelta(days=7, hours=1))
+    await router.route(track("Login", who))
+    await _finish(env, wid)
+    watcher = env.client.get_workflow_handle(watcher_id("test-win-back", who))
+    await watcher.terminate("recorded")
+    return [wid]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "cart_recovery_completed": Scenario(cart_completed),
+    "cart_recovery_exited": Scenario(cart_exited),
+    "welcome_series_activated": Scenario(welcome_activated),
+    "welcome_series_timed_out": Scenario(welcome_timed_out),
+    "win_back_exited": Scenario(win_back),
+}
+
+
+async def _history_json(client: Client, wid: str) -> str:
+    history = await client.get_workflow_handle(wid).fetch_history()
+    return history.to_json()
+
+
+async def record(names: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = make_settings(Path(tmp), time_scale=TIME_SCALE)
+        await upgrade_async(settings)
+        engine = create_engine(settings)
+        sessions = create_sessions(engine)
+        await register_code_journeys(sessions, JOURNEYS)
+        server = start_temporal(Path(tmp) / "temporal")
+        try:
+            client = await Client.connect(f"127.0.0.1:{server.port}")
+            await ensure_search_attributes(client, client.namespace)
+            env = Clock(client)
+            router = EventRouter(client, settings, await load_index(sessions), sessions)
+            async with build_worker(client, settings, sessions, JOURNEYS):
+                for name in names:
+                    for wid in await SCENARIOS[name].drive(env, router, customer_id()):
+                        path = HERE / f"{name}.json"
+                        path.write_text(await _history_json(client, wid))
+                        print(f"recorded {wid} -> {path.relative_to(HERE.parent.parent)}")
+        finally:
+            server.stop()
+            await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(record(sys.argv[1:] or list(SCENARIOS)))
