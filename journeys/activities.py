@@ -8,6 +8,7 @@ after a crash: runs by id, audit rows by (run, seq), deliveries by (run, step).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Mapping
 from datetime import timedelta
@@ -37,16 +38,18 @@ from journeys.contracts import (
     SendRequest,
     SendResult,
 )
+from journeys.definition import ALWAYS, NEVER, Entry
 from journeys.dsl import (
     ACTIVITY_RECORD_AUDIT,
     ACTIVITY_RECORD_ENTRY,
     ACTIVITY_RECORD_EXIT,
     ACTIVITY_SEND,
 )
+from journeys.durations import parse_duration
 from journeys.rendering import RenderedTemplate, TemplateError
 from journeys.store import customers
 from journeys.store.db import Sessions
-from journeys.store.models import AuditEvent, Delivery, JourneyRun
+from journeys.store.models import AuditEvent, Delivery, JourneyRun, JourneyState
 from journeys.templates_catalog import TemplateCatalog
 
 log = logging.getLogger(__name__)
@@ -65,32 +68,43 @@ class JourneyActivities:
 
     @activity.defn(name=ACTIVITY_RECORD_ENTRY)
     async def record_entry(self, record: EntryRecord) -> EntryResult:
-        """Create the run row and merge the trigger's traits into the customer's profile.
+        """Create the run row, apply the entry rules, and merge the trigger's traits.
 
         One trigger event enters a customer into a journey once: if another run already entered
         on this messageId (a redelivery after the first run ended), this one is a duplicate.
+        The entry rules are checked here, where every earlier run is visible: re-entry and
+        cooldown per customer (and entry key), the journey's cap, and the holdout draw. A
+        refused entry is kept as a ``not_entered`` run with the reason, for support to see.
         """
         run = record.run
+        rules = Entry.model_validate(record.rules)
         try:
             async with self.sessions.begin() as session:
-                if await session.get(JourneyRun, run.run_id) is not None:
-                    return EntryResult(entered=True)
+                known = await session.get(JourneyRun, run.run_id)
+                if known is not None:
+                    return _entry_result(known)
                 identity = await customers.resolve(session, run.customer_id)
                 await customers.merge_traits(session, identity.customer_id, record.trigger.traits)
-                session.add(
-                    JourneyRun(
-                        id=run.run_id,
-                        workflow_id=run.workflow_id,
-                        journey_key=run.journey_key,
-                        journey_version=run.journey_version,
-                        customer_id=run.customer_id,
-                        status="active",
-                        reason="",
-                        trigger_event=record.trigger.name,
-                        trigger_message_id=record.trigger.message_id,
-                        started_at=record.entered_at,
-                    )
+                refusal = await entry_refusal(session, record, rules)
+                if refusal is None and not await count_entry(session, run.journey_key, rules.cap):
+                    refusal = f"entry cap of {rules.cap} reached"
+                row = JourneyRun(
+                    id=run.run_id,
+                    workflow_id=run.workflow_id,
+                    journey_key=run.journey_key,
+                    journey_version=run.journey_version,
+                    customer_id=run.customer_id,
+                    status="active" if refusal is None else "not_entered",
+                    reason=refusal or "",
+                    trigger_event=record.trigger.name,
+                    trigger_message_id=record.trigger.message_id,
+                    started_at=record.entered_at,
+                    ended_at=None if refusal is None else record.entered_at,
+                    holdout=refusal is None and in_holdout(run.run_id, rules.holdout_percent),
+                    entry_key=record.entry_key,
                 )
+                session.add(row)
+                return _entry_result(row)
         except IntegrityError:
             async with self.sessions() as session:
                 first = await session.scalar(
@@ -109,12 +123,11 @@ class JourneyActivities:
                 first,
             )
             return EntryResult(entered=False, duplicate_of=first)
-        return EntryResult(entered=True)
 
     @activity.defn(name=ACTIVITY_RECORD_AUDIT)
     async def record_audit(self, record: AuditRecord) -> None:
         async with self.sessions.begin() as session:
-            await _add_audit_once(session, record)
+            await add_audit_once(session, record)
 
     @activity.defn(name=ACTIVITY_RECORD_EXIT)
     async def record_exit(self, record: ExitRecord) -> None:
@@ -125,7 +138,7 @@ class JourneyActivities:
                 run.status = outcome.status
                 run.reason = outcome.reason
                 run.ended_at = outcome.ended_at
-            await _add_audit_once(
+            await add_audit_once(
                 session,
                 AuditRecord(
                     run=record.run,
@@ -317,7 +330,7 @@ class JourneyActivities:
             delivery.reason = reason
             delivery.provider_message_id = provider_message_id
             await session.flush()
-            await _add_audit_once(
+            await add_audit_once(
                 session,
                 AuditRecord(
                     run=run,
@@ -399,7 +412,65 @@ def _result(delivery: Delivery) -> SendResult:
     )
 
 
-async def _add_audit_once(session: AsyncSession, record: AuditRecord) -> None:
+def _entry_result(run: JourneyRun) -> EntryResult:
+    if run.status == "not_entered":
+        return EntryResult(entered=False, reason=run.reason)
+    return EntryResult(entered=True, holdout=run.holdout)
+
+
+async def entry_refusal(session: AsyncSession, record: EntryRecord, rules: Entry) -> str | None:
+    """Why the re-entry rules refuse this entry, or ``None``. Earlier runs count per customer
+    and entry key; runs that never entered (refused, duplicates) do not count."""
+    if rules.reentry == ALWAYS:
+        return None
+    run = record.run
+    earlier = (
+        select(JourneyRun)
+        .where(
+            JourneyRun.journey_key == run.journey_key,
+            JourneyRun.customer_id == run.customer_id,
+            JourneyRun.id != run.run_id,
+            JourneyRun.status != "not_entered",
+        )
+        .order_by(JourneyRun.started_at.desc())
+        .limit(1)
+    )
+    if record.entry_key is not None:
+        earlier = earlier.where(JourneyRun.entry_key == record.entry_key)
+    previous = await session.scalar(earlier)
+    if previous is None:
+        return None
+    if rules.reentry == NEVER:
+        return f"re-entry is never: entered before on {previous.started_at:%Y-%m-%d %H:%M} UTC"
+    if rules.cooldown is not None and previous.ended_at is not None:
+        allowed = previous.ended_at + parse_duration(rules.cooldown)
+        if record.entered_at < allowed:
+            return f"cooldown {rules.cooldown}: may re-enter from {allowed:%Y-%m-%d %H:%M} UTC"
+    return None
+
+
+async def count_entry(session: AsyncSession, journey_key: str, cap: int | None) -> bool:
+    """Count one entry into the journey; ``False`` when its cap is reached. One conditional
+    UPDATE, so concurrent entries cannot both take the last place (the row is locked by the
+    first writer until its transaction ends)."""
+    counted = update(JourneyState).where(JourneyState.key == journey_key)
+    if cap is not None:
+        counted = counted.where(JourneyState.entries < cap)
+    result = await session.execute(counted.values(entries=JourneyState.entries + 1))
+    if result.rowcount == 0 and cap is not None:  # type: ignore[attr-defined]
+        return await session.get(JourneyState, journey_key) is None
+    return True
+
+
+def in_holdout(run_id: str, percent: float) -> bool:
+    """Is this run in the holdout? A hash of the run id: fixed for the run, uniform over runs."""
+    if percent <= 0:
+        return False
+    draw = int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16) % 10_000
+    return draw < percent * 100
+
+
+async def add_audit_once(session: AsyncSession, record: AuditRecord) -> None:
     exists = await session.scalar(
         select(AuditEvent.id).where(
             AuditEvent.run_id == record.run.run_id, AuditEvent.seq == record.seq

@@ -119,3 +119,24 @@ async def publish_event(js: JetStreamContext, settings: Settings, event: Event) 
         event.to_json(),
         headers={"Nats-Msg-Id": event.message_id},
     )
+
+
+class EventPublisher:
+    """Publishes events to JetStream for a process that only sometimes needs to (the worker,
+    for journeys' emit steps): the connection opens on the first publish and is kept."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._connection: NATS | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, event: Event) -> None:
+        async with self._lock:
+            if self._connection is None:
+                self._connection = await connect(self.settings, "publisher", timeout=10)
+        await publish_event(self._connection.jetstream(), self.settings, event)
+
+    async def aclose(self) -> None:
+        if self._connection is not None:
+            await self._connection.drain()
+            self._connection = None

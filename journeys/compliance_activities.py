@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
-from journeys.activities import _add_audit_once
+from journeys.activities import add_audit_once
 from journeys.channels import ADDRESS_TRAITS
 from journeys.compliance import (
     Facts,
@@ -76,7 +76,7 @@ class ComplianceActivities:
                 )
             if verdict.action == DEFER:
                 assert verdict.until is not None
-                await _add_audit_once(
+                await add_audit_once(
                     session,
                     _audit(
                         request,
@@ -145,7 +145,7 @@ async def _record_skip(session: AsyncSession, request: SendRequest, verdict: Ver
     )
     session.add(delivery)
     await session.flush()
-    await _add_audit_once(session, _audit(request, "skipped", verdict, delivery_id=delivery.id))
+    await add_audit_once(session, _audit(request, "skipped", verdict, delivery_id=delivery.id))
     return delivery.id
 
 

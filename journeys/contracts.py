@@ -54,6 +54,10 @@ class JourneyStart:
     # Set when the run is entered by something other than an event signal: the inactivity
     # watcher enters a customer with a synthetic "no Login for 7 d" event.
     trigger: JourneyEvent | None = None
+    # A declarative journey's document, as published: the run's snapshot of its version.
+    definition: dict[str, Any] | None = None
+    # The entry key's value for keyed journeys (one run per cart), as in the workflow id.
+    entry_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,14 +115,77 @@ class EntryRecord:
     run: RunRef
     trigger: JourneyEvent
     entered_at: datetime
+    # The journey's entry rules (journeys.definition.Entry as JSON): re-entry, cooldown, cap,
+    # holdout; checked where the store sees every earlier run.
+    rules: dict[str, Any] = field(default_factory=dict)
+    entry_key: str | None = None
 
 
 @dataclass(frozen=True)
 class EntryResult:
-    """``entered`` False: the trigger already entered another run (``duplicate_of``)."""
+    """``entered`` False: the trigger already entered another run (``duplicate_of``), or the
+    entry rules refused it (``reason``). ``holdout``: entered, tracked, sent nothing."""
 
     entered: bool
     duplicate_of: str | None = None
+    reason: str | None = None
+    holdout: bool = False
+
+
+@dataclass(frozen=True)
+class ConversionRecord:
+    """A goal reached: ``event`` within the goal's window, with its revenue, if any."""
+
+    run: RunRef
+    seq: int
+    event: JourneyEvent
+    revenue: float | None
+    holdout: bool
+
+
+@dataclass(frozen=True)
+class TraitsUpdate:
+    run: RunRef
+    seq: int
+    traits: dict[str, Any]
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class WindowRequest:
+    """When does the customer's local window (``days`` ``start``-``end``) next open, after
+    ``after``? Answered from their timezone trait (or the default zone)."""
+
+    customer_id: str
+    days: list[str]
+    start: str
+    end: str
+    after: datetime
+
+
+@dataclass(frozen=True)
+class EmitRequest:
+    """An event a journey publishes for its customer; ``message_id`` is fixed per run and step,
+    so a retried publish is dropped by JetStream's dedup."""
+
+    run: RunRef
+    message_id: str
+    event: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WebhookCall:
+    run: RunRef
+    step: str
+    url: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    status_code: int
+    body: str
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,13 @@ Exit events are handled by the ``event`` signal: it records the exit, which wake
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -39,6 +40,8 @@ from journeys.contracts import (
     AuditRecord,
     ComplianceCheck,
     ComplianceDecision,
+    ConversionRecord,
+    EmitRequest,
     EntryRecord,
     EntryResult,
     ExitRecord,
@@ -49,7 +52,14 @@ from journeys.contracts import (
     SendRequest,
     SendResult,
     StepState,
+    TraitsUpdate,
+    WebhookCall,
+    WebhookResult,
+    WindowRequest,
 )
+from journeys.definition import Entry, EventRule, Goal, Variant, Window
+from journeys.durations import parse_duration
+from journeys.expressions import compile_expression, scope
 from journeys.seen_ids import SeenIds
 
 ACTIVITY_RECORD_ENTRY = "journeys.record_entry"
@@ -57,6 +67,12 @@ ACTIVITY_RECORD_AUDIT = "journeys.record_audit"
 ACTIVITY_RECORD_EXIT = "journeys.record_exit"
 ACTIVITY_SEND = "journeys.send_message"
 ACTIVITY_CHECK_SEND = "journeys.check_send"
+ACTIVITY_RECORD_CONVERSION = "journeys.record_conversion"
+ACTIVITY_CUSTOMER_TRAITS = "journeys.customer_traits"
+ACTIVITY_UPDATE_TRAITS = "journeys.update_traits"
+ACTIVITY_NEXT_WINDOW = "journeys.next_window"
+ACTIVITY_EMIT = "journeys.emit_event"
+ACTIVITY_WEBHOOK = "journeys.call_webhook"
 # Runs started before the compliance check replay their sends without it.
 _PATCH_COMPLIANCE = "compliance-check"
 
@@ -64,6 +80,7 @@ _PATCH_COMPLIANCE = "compliance-check"
 _BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 _SEND_TIMEOUT = timedelta(minutes=2)
 _SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+_CALL_TIMEOUT = timedelta(seconds=30)
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 J = TypeVar("J", bound="Journey")
@@ -82,11 +99,33 @@ class JourneySpec:
     description: str
     # Enter on the absence of ``trigger`` for this long, instead of on ``trigger`` itself.
     inactive_for: timedelta | None = None
+    # Enter only when this expression holds for the trigger event (checked by the router).
+    trigger_where: str | None = None
+    # Exit events with their filters; ``exit_on`` holds their names for routing.
+    exit_rules: tuple[EventRule, ...] = ()
+    entry: Entry = field(default_factory=Entry)
+    goal: Goal | None = None
 
     @property
     def signalled_by(self) -> tuple[str, ...]:
         """Events a running journey must receive: exits and everything it may wait for."""
-        return tuple(dict.fromkeys(self.exit_on + self.listens_to))
+        goal = (self.goal.event,) if self.goal else ()
+        return tuple(dict.fromkeys(self.exit_on + self.listens_to + goal))
+
+    def document(self) -> dict[str, Any]:
+        """The declaration as data, in the shape of a definition minus its steps: what the
+        store keeps and the router reads entry rules from."""
+        doc: dict[str, Any] = {
+            "key": self.key,
+            "trigger": EventRule(event=self.trigger, where=self.trigger_where).model_dump(
+                exclude_none=True
+            ),
+            "entry": self.entry.model_dump(mode="json", exclude_defaults=True),
+            "exit_on": [r.model_dump(exclude_none=True) for r in self.exit_rules],
+        }
+        if self.goal is not None:
+            doc["goal"] = self.goal.model_dump(mode="json", exclude_none=True)
+        return doc
 
 
 class JourneyError(Exception):
@@ -100,10 +139,10 @@ class _Exited(BaseException):
 class Journey:
     """Base class of code journeys. Subclasses implement :meth:`run` and use the step methods."""
 
-    spec: ClassVar[JourneySpec]
+    spec: JourneySpec
     # The default category of the journey's sends. A marketing journey exits when the customer
     # is suppressed (the ``Suppressed`` event); a transactional one goes on.
-    category: ClassVar[str] = MARKETING
+    category: str = MARKETING
 
     def __init__(self) -> None:
         self._inbox: list[JourneyEvent] = []
@@ -116,6 +155,12 @@ class Journey:
         self._run: RunRef | None = None
         self._start: JourneyStart | None = None
         self.trigger: JourneyEvent | None = None
+        # How the run ends when not by an exit event: an exit step, or a goal that exits.
+        self._ending: tuple[str, str] | None = None
+        self._entered_at: datetime | None = None
+        self._holdout = False
+        self._goal_event: JourneyEvent | None = None
+        self._converted = False
 
     async def run(self, trigger: JourneyEvent) -> None:
         """The journey itself: override in each journey."""
@@ -128,11 +173,10 @@ class Journey:
         """Receive an event; duplicates (same messageId) are dropped here (invariant 2)."""
         if not self._seen.first_time(event.message_id):
             return
-        exits = event.name in self.spec.exit_on or (
-            event.name == SUPPRESSED_EVENT and self.category == MARKETING
-        )
-        if exits and self._exit_event is None and self.trigger:
-            self._exit_event = event
+        if self.trigger is not None:
+            self._take_goal(event)
+            if self._exit_event is None and self._is_exit(event):
+                self._exit_event = event
         self._inbox.append(event)
 
     @workflow.query(name=CURRENT_STEP_QUERY)
@@ -163,30 +207,61 @@ class Journey:
             trigger = self._find(self.spec.trigger, 0)
         assert trigger is not None
         self.trigger = trigger
+        self._entered_at = workflow.now()
         # An exit that arrived after the trigger, in the same task, counts; one before it does not.
         after_trigger = self._inbox[self._inbox.index(trigger) + 1 :]
-        self._exit_event = next((e for e in after_trigger if e.name in self.spec.exit_on), None)
+        self._exit_event = next((e for e in after_trigger if self._is_exit(e)), None)
         entry: EntryResult = await workflow.execute_local_activity(
             ACTIVITY_RECORD_ENTRY,
-            EntryRecord(run=self._run, trigger=trigger, entered_at=workflow.now()),
+            EntryRecord(
+                run=self._run,
+                trigger=trigger,
+                entered_at=self._entered_at,
+                rules=self.spec.entry.model_dump(mode="json", exclude_defaults=True),
+                entry_key=start.entry_key,
+            ),
             result_type=EntryResult,
             start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
             retry_policy=_RETRY,
         )
-        if not entry.entered:
+        if not entry.entered and entry.duplicate_of is not None:
             # A redelivered trigger after its run ended: that run was the customer's entry.
             outcome = self._outcome("duplicate", f"trigger already entered {entry.duplicate_of}")
             self._set_step(outcome.status, outcome.reason)
             return outcome
-        self._set_step("entered", f"entered on {trigger.name}")
-        await self._audit("entered", f"entered on {trigger.name}", data=_event_ref(trigger))
+        if not entry.entered:
+            # The entry rules said no (re-entry, cooldown, cap); the store keeps the reason.
+            outcome = self._outcome("not_entered", entry.reason or "entry refused")
+            self._set_step(outcome.status, outcome.reason)
+            return outcome
+        self._holdout = entry.holdout
+        entered = f"entered on {trigger.name}" + (" (holdout)" if self._holdout else "")
+        self._set_step("entered", entered)
+        await self._audit(
+            "entered",
+            entered,
+            data=_event_ref(trigger)
+            | ({"version": start.journey_version, "holdout": True} if self._holdout else {}),
+        )
+        for event in after_trigger:
+            self._take_goal(event)
+        goal_watch = asyncio.create_task(self._watch_goal()) if self.spec.goal else None
         try:
             self._checkpoint()
             await self.run(trigger)
+            await self._await_goal()
             outcome = self._outcome("completed", "completed all steps")
         except _Exited:
-            assert self._exit_event is not None
-            outcome = self._outcome("exited", f"exited on {self._exit_event.name}")
+            if self._ending is not None:
+                outcome = self._outcome(*self._ending)
+            else:
+                assert self._exit_event is not None
+                outcome = self._outcome("exited", f"exited on {self._exit_event.name}")
+        if goal_watch is not None:
+            if self._goal_event is not None:
+                await goal_watch
+            else:
+                goal_watch.cancel()
         self._set_step(outcome.status, outcome.reason)
         self._seq += 1
         await workflow.execute_local_activity(
@@ -213,18 +288,25 @@ class Journey:
 
     async def wait_for(
         self,
-        events: str | Iterable[str],
+        events: str | EventRule | Iterable[str | EventRule],
         timeout: timedelta,
         *,
         where: Callable[[JourneyEvent], bool] | None = None,
+        since_entry: bool = False,
     ) -> JourneyEvent | None:
         """Wait until one of ``events`` arrives (returned) or ``timeout`` passes (``None``).
+
+        Each event may carry a filter: ``EventRule(event="Order Completed", where=
+        "event.properties.cart_id == trigger.properties.cart_id")``; ``where`` (a Python
+        predicate) applies to all. With ``since_entry``, a matching event that arrived after the
+        run entered but before this wait began counts at once.
 
         Only events declared in ``listens_to`` (or ``exit_on``) reach a running journey, so
         waiting for any other name is refused rather than silently never matching.
         """
         self._checkpoint()
-        names = (events,) if isinstance(events, str) else tuple(events)
+        rules = _rules(events)
+        names = tuple(dict.fromkeys(rule.event for rule in rules))
         undeclared = [n for n in names if n not in self.spec.signalled_by]
         if undeclared:
             raise JourneyError(
@@ -236,12 +318,18 @@ class Journey:
         description = f"waiting for {' or '.join(names)} up to {human_duration(timeout)}"
         self._set_step("wait_for", description, until)
         await self._audit("waiting", description, data={"until": until.isoformat()})
-        first = len(self._inbox)
+        assert self.trigger is not None
+        first = self._inbox.index(self.trigger) + 1 if since_entry else len(self._inbox)
 
         def match() -> JourneyEvent | None:
             for event in self._inbox[first:]:
-                if event.name in names and (where is None or where(event)):
-                    return event
+                for rule in rules:
+                    if (
+                        rule.event == event.name
+                        and self._matches(rule, event)
+                        and (where is None or where(event))
+                    ):
+                        return event
             return None
 
         with contextlib.suppress(TimeoutError):
@@ -260,6 +348,42 @@ class Journey:
             await self._audit("received", f"received {found.name}", data=_event_ref(found))
         return found
 
+    async def sleep_until(self, moment: datetime, *, label: str | None = None) -> None:
+        """Wait until ``moment`` (at once if it has passed); an exit event ends the run mid-wait.
+
+        For a date taken from a property: ``sleep_until(datetime.fromisoformat(
+        trigger.properties["appointment_at"]) - timedelta(days=1))``.
+        """
+        self._checkpoint()
+        description = label or f"waiting until {moment.isoformat()}"
+        self._set_step("wait", description, moment)
+        await self._audit("waiting", description, data={"until": moment.isoformat()})
+        remaining = self._scaled(moment - workflow.now())
+        if remaining > timedelta(0):
+            await self._wait_unless_exited(remaining, description)
+        self._checkpoint()
+
+    async def sleep_until_window(self, window: Window) -> None:
+        """Wait until the customer's local window is open (e.g. weekdays 09:00-18:00, in their
+        ``timezone`` trait); at once if it is open now."""
+        self._checkpoint()
+        assert self._run is not None
+        opens: datetime = await workflow.execute_local_activity(
+            ACTIVITY_NEXT_WINDOW,
+            WindowRequest(
+                customer_id=self._run.customer_id,
+                days=list(window.days),
+                start=window.start,
+                end=window.end,
+                after=workflow.now(),
+            ),
+            result_type=datetime,
+            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        days = ",".join(window.days)
+        await self.sleep_until(opens, label=f"waiting for {days} {window.start}-{window.end}")
+
     async def send(
         self,
         channel: str,
@@ -270,6 +394,7 @@ class Journey:
         category: str | None = None,
         group: str | None = None,
         quiet_hours: str | bool | None = None,
+        variants: Iterable[Variant] | None = None,
     ) -> SendResult:
         """Render ``template`` and deliver it on ``channel``, at most once per run and step.
 
@@ -279,10 +404,23 @@ class Journey:
         rules refuse is ``skipped`` with the reason; one inside quiet hours waits for their end
         (an exit event ends the run meanwhile) and is checked again. ``quiet_hours`` overrides
         the configured window for this step: ``"22:00-07:00"``, or ``False`` for none.
+
+        ``variants`` makes it an A/B test: each run gets one variant's template, at random by
+        the variants' percentages (fixed for the run, audited); ``template`` then names the step.
+        A holdout run sends nothing: the step is audited as skipped.
         """
         self._checkpoint()
         assert self._run is not None and self.trigger is not None
         step_id = self._step_id(step or f"{channel}:{template}")
+        if variants is not None:
+            options = list(variants)
+            chosen = await self._pick(step_id, {v.name: v.percent for v in options}, "variant")
+            template = next(v.template for v in options if v.name == chosen)
+        if self._holdout:
+            reason = f"holdout: {template} by {channel} not sent"
+            await self._audit("skipped", reason, data={"step": step_id, "code": "holdout"})
+            self._checkpoint()
+            return SendResult("skipped", reason)
         kind = category or self.category
         if kind not in CATEGORIES:
             raise JourneyError(f"step {step_id!r}: category {kind!r} is not one of {CATEGORIES}")
@@ -356,10 +494,205 @@ class Journey:
             )
         self._checkpoint()
 
+    async def branch(self, name: str, condition: str | bool) -> bool:
+        """Decide, and audit the decision: ``condition`` is a bool computed by the journey, or an
+        expression (journeys/expressions.py) over the customer's current traits, the trigger
+        and the events received since entry."""
+        self._checkpoint()
+        if isinstance(condition, bool):
+            taken, why = condition, f"{name}: {'yes' if condition else 'no'}"
+        else:
+            names = await self._expression_scope()
+            taken = compile_expression(condition).holds(names)
+            why = f"{name}: {condition} is {'true' if taken else 'false'}"
+        await self._audit("branched", why, data={"branch": name, "taken": taken})
+        return taken
+
+    async def split(self, name: str, paths: Mapping[str, float]) -> str:
+        """One of ``paths`` at random by percentage (they add up to 100), fixed for the run
+        (Temporal's seeded workflow random) and audited."""
+        self._checkpoint()
+        return await self._pick(name, paths, "split")
+
+    async def update_traits(self, traits: Mapping[str, Any]) -> None:
+        """Merge ``traits`` into the customer's profile (audited); later sends render them."""
+        self._checkpoint()
+        assert self._run is not None
+        self._seq += 1
+        await workflow.execute_local_activity(
+            ACTIVITY_UPDATE_TRAITS,
+            TraitsUpdate(
+                run=self._run, seq=self._seq, traits=dict(traits), occurred_at=workflow.now()
+            ),
+            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        self._checkpoint()
+
+    async def emit(self, event: str, properties: Mapping[str, Any] | None = None) -> None:
+        """Publish ``event`` for this customer to NATS, where it may enter or signal other
+        journeys. Its messageId is fixed by run and step, so a retry publishes it once."""
+        self._checkpoint()
+        assert self._run is not None
+        step_id = self._step_id(f"emit:{event}")
+        message_id = f"{self._run.run_id}:{step_id}"
+        await workflow.execute_activity(
+            ACTIVITY_EMIT,
+            EmitRequest(
+                run=self._run, message_id=message_id, event=event, properties=dict(properties or {})
+            ),
+            start_to_close_timeout=_CALL_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        await self._audit("emitted", f"emitted {event}", data={"message_id": message_id})
+
+    async def call_webhook(self, url: str, body: Mapping[str, Any]) -> WebhookResult | None:
+        """POST ``body`` as JSON to ``url``, signed like the webhook channel (and refused for
+        private addresses the same way). Not called for a holdout run (``None``)."""
+        self._checkpoint()
+        assert self._run is not None
+        step_id = self._step_id(f"webhook:{url}")
+        if self._holdout:
+            await self._audit("skipped", f"holdout: webhook {url} not called")
+            return None
+        result: WebhookResult = await workflow.execute_activity(
+            ACTIVITY_WEBHOOK,
+            WebhookCall(run=self._run, step=step_id, url=url, body=dict(body)),
+            result_type=WebhookResult,
+            start_to_close_timeout=_CALL_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        await self._audit(
+            "webhook_called", f"POST {url}: {result.status_code}", data={"step": step_id}
+        )
+        self._checkpoint()
+        return result
+
+    def exit(self, reason: str = "exit step") -> None:
+        """Leave the journey now: the run ends as ``exited`` with ``reason``."""
+        self._checkpoint()
+        self._ending = ("exited", reason)
+        raise _Exited()
+
+    # --- goals and expressions ------------------------------------------------------------
+
+    def _is_exit(self, event: JourneyEvent) -> bool:
+        if event.name == SUPPRESSED_EVENT and self.category == MARKETING:
+            return True
+        if self.spec.exit_rules:
+            return any(
+                rule.event == event.name and self._matches(rule, event)
+                for rule in self.spec.exit_rules
+            )
+        return event.name in self.spec.exit_on
+
+    def _matches(self, rule: EventRule, event: JourneyEvent) -> bool:
+        """Does ``event`` pass ``rule``'s filter? Filters see the event and the trigger."""
+        if rule.where is None:
+            return True
+        names = scope(now=workflow.now(), trigger=self.trigger, event=event)
+        return compile_expression(rule.where).holds(names)
+
+    def _take_goal(self, event: JourneyEvent) -> None:
+        """Note the first goal event within the goal's window; a goal that exits ends the run."""
+        goal = self.spec.goal
+        if goal is None or self._goal_event is not None or self._entered_at is None:
+            return
+        if event.name != goal.event or not self._matches(
+            EventRule(event=goal.event, where=goal.where), event
+        ):
+            return
+        if workflow.now() - self._entered_at > self._scaled(parse_duration(goal.within)):
+            return
+        self._goal_event = event
+        if goal.exit and self._exit_event is None:
+            self._exit_event = event
+            self._ending = ("converted", f"converted on {event.name}")
+
+    async def _watch_goal(self) -> None:
+        """Record the conversion as soon as the goal event arrives, holdout or not."""
+        await workflow.wait_condition(lambda: self._goal_event is not None)
+        event = self._goal_event
+        goal = self.spec.goal
+        assert event is not None and goal is not None and self._run is not None
+        revenue: float | None = None
+        if goal.revenue is not None:
+            names = scope(now=workflow.now(), trigger=self.trigger, event=event)
+            with contextlib.suppress(Exception):
+                value = compile_expression(goal.revenue).evaluate(names)
+                revenue = float(value) if value is not None else None
+        self._seq += 1
+        await workflow.execute_local_activity(
+            ACTIVITY_RECORD_CONVERSION,
+            ConversionRecord(
+                run=self._run, seq=self._seq, event=event, revenue=revenue, holdout=self._holdout
+            ),
+            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        self._converted = True
+
+    async def _await_goal(self) -> None:
+        """After the last step, stay until the goal's window closes, so a conversion after the
+        last message still counts (an exit event or the goal itself ends the wait)."""
+        goal = self.spec.goal
+        if goal is None or self._goal_event is not None or self._entered_at is None:
+            return
+        closes = self._entered_at + self._scaled(parse_duration(goal.within))
+        remaining = closes - workflow.now()
+        if remaining <= timedelta(0):
+            return
+        description = (
+            f"waiting for goal {goal.event} up to {human_duration(parse_duration(goal.within))}"
+        )
+        self._set_step("goal", description, closes)
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._exit_event is not None or self._goal_event is not None,
+                timeout=remaining,
+                timeout_summary=description,
+            )
+        self._checkpoint()
+
+    async def _expression_scope(self) -> dict[str, Any]:
+        """Names for a branch: the customer's traits as they are now (read by a local activity,
+        so the value is recorded and replays the same), the trigger, events since entry."""
+        assert self._run is not None and self.trigger is not None
+        traits: dict[str, Any] = await workflow.execute_local_activity(
+            ACTIVITY_CUSTOMER_TRAITS,
+            self._run.customer_id,
+            result_type=dict,
+            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        received = self._inbox[self._inbox.index(self.trigger) + 1 :]
+        return scope(
+            now=workflow.now(),
+            trigger=self.trigger,
+            customer=traits | {"id": self._run.customer_id},
+            received=received,
+        )
+
+    async def _pick(self, name: str, weights: Mapping[str, float], kind: str) -> str:
+        total = sum(weights.values())
+        if abs(total - 100) > 1e-6 or any(w <= 0 for w in weights.values()):
+            raise JourneyError(f"{kind} {name!r}: percentages {dict(weights)} must add up to 100")
+        roll = workflow.random().random() * 100
+        chosen = list(weights)[-1]
+        for option, weight in weights.items():
+            if roll < weight:
+                chosen = option
+                break
+            roll -= weight
+        await self._audit(
+            kind, f"{name}: {chosen} ({weights[chosen]:g}%)", data={kind: name, "chosen": chosen}
+        )
+        return chosen
+
     # --- internals ---------------------------------------------------------------------------
 
     def _checkpoint(self) -> None:
-        if self._exit_event is not None:
+        if self._exit_event is not None or self._ending is not None:
             raise _Exited()
 
     def _find(self, name: str, start: int) -> JourneyEvent | None:
@@ -408,12 +741,19 @@ def journey(
     *,
     key: str,
     trigger: str,
-    exit_on: Iterable[str] = (),
+    exit_on: Iterable[str | EventRule] = (),
     listens_to: Iterable[str] = (),
     version: int = 1,
     inactive_for: timedelta | None = None,
+    trigger_where: str | None = None,
+    entry: Entry | None = None,
+    goal: Goal | None = None,
 ) -> Callable[[type[J]], type[J]]:
     """Declare a journey class: its key, trigger event, exit events and other awaited events.
+
+    ``trigger_where`` filters the trigger (an expression over ``event``); ``exit_on`` entries
+    may be ``EventRule``s with a filter; ``entry`` sets re-entry, cooldown, entry key, holdout
+    and cap; ``goal`` a conversion event with its window and revenue (docs/journeys.md).
 
     With ``inactive_for``, the customer enters when ``trigger`` has *not* happened for that long
     ("no Login for 7 days"): each ``trigger`` event restarts the countdown. The run's trigger is
@@ -429,15 +769,22 @@ def journey(
             raise ValueError(f"journey key {key!r} must be non-empty and contain no '/'")
         if inactive_for is not None and inactive_for < timedelta(seconds=1):
             raise ValueError(f"journey {key!r}: inactive_for must be at least one second")
+        if trigger_where is not None:
+            compile_expression(trigger_where)
+        exits = _rules(exit_on)
         cls.spec = JourneySpec(
             key=key,
             trigger=trigger,
-            exit_on=tuple(exit_on),
+            exit_on=tuple(dict.fromkeys(rule.event for rule in exits)),
             listens_to=tuple(listens_to),
             version=version,
             workflow_type=cls.__name__,
             description=(cls.__doc__ or "").strip().split("\n")[0],
             inactive_for=inactive_for,
+            trigger_where=trigger_where,
+            exit_rules=exits,
+            entry=entry or Entry(),
+            goal=goal,
         )
 
         async def execute(self: Journey, start: JourneyStart) -> JourneyOutcome:
@@ -505,16 +852,27 @@ def _quiet_hours_arg(step_id: str, value: str | bool | None) -> str | None:
     return value
 
 
+def _rules(events: str | EventRule | Iterable[str | EventRule]) -> tuple[EventRule, ...]:
+    if isinstance(events, str | EventRule):
+        events = [events]
+    return tuple(e if isinstance(e, EventRule) else EventRule(event=e) for e in events)
+
+
 def _event_ref(event: JourneyEvent) -> dict[str, Any]:
     return {"event": event.name, "message_id": event.message_id}
 
 
 __all__ = [
+    "Entry",
+    "EventRule",
+    "Goal",
     "Journey",
     "JourneyError",
     "JourneyEvent",
     "JourneySpec",
     "SendResult",
+    "Variant",
+    "Window",
     "journey",
     "registered_journeys",
 ]

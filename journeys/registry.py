@@ -7,9 +7,11 @@ import pkgutil
 
 from sqlalchemy import select
 
+from journeys.definition import KIND_CODE
 from journeys.dsl import Journey, registered_journeys
+from journeys.store.base import utcnow
 from journeys.store.db import Sessions
-from journeys.store.models import JourneyDefinition
+from journeys.store.models import JourneyDefinition, JourneyState
 
 
 def import_journeys(modules: list[str]) -> list[type[Journey]]:
@@ -22,10 +24,16 @@ def import_journeys(modules: list[str]) -> list[type[Journey]]:
 
 
 async def register_code_journeys(sessions: Sessions, journeys: list[type[Journey]]) -> None:
-    """Upsert one definition row per (key, version); the router routes on these rows."""
+    """Upsert one definition row per (key, version); the router routes on these rows.
+
+    A code journey's state row is created active the first time; after that its status is the
+    operators' (a paused code journey stays paused when workers restart).
+    """
     async with sessions.begin() as session:
         for cls in journeys:
             spec = cls.spec
+            if await session.get(JourneyState, spec.key) is None:
+                session.add(JourneyState(key=spec.key, kind=KIND_CODE, status="active", entries=0))
             row = await session.scalar(
                 select(JourneyDefinition).where(
                     JourneyDefinition.key == spec.key, JourneyDefinition.version == spec.version
@@ -43,3 +51,5 @@ async def register_code_journeys(sessions: Sessions, journeys: list[type[Journey
             row.listens_to = list(spec.listens_to)
             row.description = spec.description
             row.status = "active"
+            row.document = spec.document()
+            row.published_at = row.published_at or utcnow()

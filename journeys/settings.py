@@ -140,6 +140,25 @@ class Settings(BaseSettings):
     frequency_cap_per_channel: bool = False
     # SendGrid ASM group id -> subscription group name, for "Group Unsubscribed" events.
     subscription_groups_by_asm_id: dict[str, str] = Field(default_factory=dict)
+    # Quiet hours of a channel of its own, winning over quiet_hours ({"sms": "21:00-08:00"};
+    # "" for none on that channel). Unset: {"sms": "21:00-08:00"} (the TCPA's 8:00-21:00 local
+    # time for marketing texts) when env is not "dev" and quiet_hours is empty, else {}.
+    quiet_hours_by_channel: dict[str, str] | None = None
+
+    # -- Worker tuning (workers/worker.py), measured by `journeys bench` (docs/scaling.md).
+    # Workflow runs the worker keeps in memory between their tasks. Bounds its RSS: a run that
+    # waits on a timer is evicted past this many and replayed from its history when the timer
+    # fires, so 20,000 waiting journeys need not fit in memory. Temporal's default is 1000.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    # Workflow tasks the worker runs at once, and its pollers per task queue (None: Temporal's
+    # defaults). More pollers only help when tasks wait for a free poller, not on 2 cores.
+    worker_max_concurrent_workflow_tasks: int | None = Field(default=None, ge=1)
+    worker_workflow_task_pollers: int | None = Field(default=None, ge=1)
+    worker_activity_task_pollers: int | None = Field(default=None, ge=1)
+    # Journey modules the workflow sandbox shares between runs instead of re-importing them for
+    # each run it starts or replays (the `journeys` library always is). Re-importing costs more
+    # CPU than the journey itself; list only modules whose code is deterministic.
+    worker_sandbox_passthrough: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -6,6 +6,8 @@ tags the journey run it starts exactly as the router would.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
@@ -16,6 +18,13 @@ JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
 def workflow_id(journey_key: str, customer_id: str) -> str:
     """``journey/<key>/<customer>``: one run at a time per customer and journey."""
     return f"journey/{journey_key}/{customer_id}"
+
+
+def keyed_workflow_id(journey_key: str, customer_id: str, *parts: str) -> str:
+    """``journey/<key>/<customer>/<part>...``: runs of one customer that may coexist, one per
+    entry key (a cart) and, for journeys re-entered on every trigger, one per trigger."""
+    tail = "/".join(quote(part, safe="") for part in parts)
+    return f"{workflow_id(journey_key, customer_id)}/{tail}"
 
 
 def watcher_id(journey_key: str, customer_id: str) -> str:

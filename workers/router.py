@@ -27,6 +27,7 @@ import logging
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -41,7 +42,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from journeys import bus, temporal
 from journeys.compliance import suppressed_event
 from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart, WatchStart
+from journeys.definition import ALWAYS
 from journeys.events import MAX_EVENT_BYTES, Event, InvalidEvent, parse_event
+from journeys.expressions import ExpressionError, compile_expression, scope
 from journeys.inactivity import WATCHER_WORKFLOW
 from journeys.routing import JourneyIndex, RouteTarget, load_index
 from journeys.settings import Settings
@@ -49,7 +52,8 @@ from journeys.store import consent, customers
 from journeys.store.consent import ConsentChange
 from journeys.store.customers import Identity
 from journeys.store.db import Sessions, create_engine, create_sessions
-from journeys.temporal import run_search_attributes, watcher_id, workflow_id
+from journeys.store.runs import active_run_ids
+from journeys.temporal import keyed_workflow_id, run_search_attributes, watcher_id, workflow_id
 from workers.partitions import PartitionLeases, router_identity
 from workers.shutdown import stop_event
 
@@ -71,6 +75,9 @@ class RouteResult:
     started: list[str] = field(default_factory=list)
     signalled: list[str] = field(default_factory=list)
     not_running: list[str] = field(default_factory=list)
+    # Journeys the event would have entered but for their entry rules (a trigger filter that
+    # does not hold, an entry key the event lacks).
+    filtered: list[str] = field(default_factory=list)
 
 
 def is_outage(err: BaseException) -> bool:
@@ -107,12 +114,24 @@ class EventRouter:
         journey_event = replace(event.to_journey_event(), customer_id=identity.customer_id)
         await self.apply_consent(event, identity, journey_event, result)
         started_keys = set()
+        names = scope(now=datetime.now(UTC), trigger=journey_event, event=journey_event)
         for target in self.index.started_by(event.name):
+            if target.trigger_where is not None and not target.trigger_where.holds(names):
+                result.filtered.append(target.key)
+                continue
             if target.inactivity_seconds is not None:
                 await self._restart_countdown(target, identity.customer_id, journey_event)
                 result.started.append(watcher_id(target.key, identity.customer_id))
                 continue
             started_keys.add(target.key)
+            if target.keyed:
+                wid = self._keyed_id(target, identity.customer_id, journey_event)
+                if wid is None:
+                    result.filtered.append(target.key)
+                    continue
+                await self._start(target, identity.customer_id, journey_event, wid)
+                result.started.append(wid)
+                continue
             # A run begun under another id of this customer (anonymously, say) is theirs.
             for other in identity.aliases:
                 if await self._signal(workflow_id(target.key, other), journey_event, result):
@@ -123,9 +142,38 @@ class EventRouter:
         for target in self.index.signalled_by(event.name):
             if target.key in started_keys:
                 continue
+            if target.keyed:
+                for wid in await self._runs_of(target, identity, journey_event):
+                    await self._signal(wid, journey_event, result)
+                continue
             for customer_id in identity.ids:
                 await self._signal(workflow_id(target.key, customer_id), journey_event, result)
         return result
+
+    def _keyed_id(self, target: RouteTarget, customer_id: str, event: JourneyEvent) -> str | None:
+        """The run id for an entry into a keyed journey, or ``None`` without an entry key."""
+        parts: list[str] = []
+        if target.entry.key is not None:
+            value = _entry_key(target, event)
+            if value is None:
+                return None
+            parts.append(value)
+        if target.entry.reentry == ALWAYS:
+            parts.append(event.message_id)
+        return keyed_workflow_id(target.key, customer_id, *parts)
+
+    async def _runs_of(
+        self, target: RouteTarget, identity: Identity, event: JourneyEvent
+    ) -> list[str]:
+        """The customer's running runs of a keyed journey that ``event`` may concern: the one
+        its entry key names, when the event carries that key (``cart_id``), else all of them
+        as the store knows them."""
+        if target.entry.key is not None and target.entry.reentry != ALWAYS:
+            value = _entry_key(target, event)
+            if value is not None:
+                return [keyed_workflow_id(target.key, identity.customer_id, value)]
+        async with self.sessions() as session:
+            return await active_run_ids(session, target.key, identity.ids)
 
     async def apply_identity(self, event: Event) -> Identity:
         """Identify and alias calls link ids and merge traits; other events only resolve."""
@@ -180,15 +228,24 @@ class EventRouter:
             await self._signal(wid, signal, result)
         return change
 
-    async def _start(self, target: RouteTarget, customer_id: str, event: JourneyEvent) -> None:
-        """Signal-with-start: starts the run, or only signals it if it is already running."""
+    async def _start(
+        self,
+        target: RouteTarget,
+        customer_id: str,
+        event: JourneyEvent,
+        wid: str | None = None,
+    ) -> None:
+        """Signal-with-start: starts the run, or only signals it if it is already running.
+        A declarative journey's run gets its version's document as its snapshot."""
         start = JourneyStart(
             journey_key=target.key,
             journey_version=target.version,
             customer_id=customer_id,
             time_scale=self.settings.time_scale,
+            definition=target.definition,
+            entry_key=_entry_key(target, event) if target.entry.key is not None else None,
         )
-        wid = workflow_id(target.key, customer_id)
+        wid = wid or workflow_id(target.key, customer_id)
         await self._signal_with_start(target.workflow_type, start, wid, target, event)
 
     async def _restart_countdown(
@@ -468,6 +525,17 @@ class Router:
                 "Nats-Msg-Id": f"dlq-{msg.subject}-{sequence}",
             },
         )
+
+
+def _entry_key(target: RouteTarget, event: JourneyEvent) -> str | None:
+    """The entry key's value for ``event`` (``event.properties.cart_id``), or ``None``."""
+    assert target.entry.key is not None
+    names = scope(now=datetime.now(UTC), trigger=event, event=event)
+    try:
+        value = compile_expression(target.entry.key).evaluate(names)
+    except ExpressionError:
+        return None
+    return None if value is None or value == "" else str(value)
 
 
 def _previous_id(event: Event) -> str | None:

@@ -3,33 +3,70 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from journeys import temporal
 from journeys.activities import JourneyActivities
+from journeys.bus import EventPublisher
 from journeys.channels import Provider, build_providers, close_providers
+from journeys.channels.webhook import WebhookProvider
 from journeys.compliance import Policy
 from journeys.compliance_activities import ComplianceActivities
 from journeys.dsl import Journey
 from journeys.inactivity import InactivityWatcher
+from journeys.interpreter import DefinitionJourney
 from journeys.registry import import_journeys, register_code_journeys
 from journeys.settings import Settings
+from journeys.step_activities import Publish, StepActivities
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.templates_catalog import TemplateCatalog, seed_templates
 from workers.shutdown import stop_event
 
 log = logging.getLogger(__name__)
 
-# Contracts are plain dataclasses: passing them through keeps their real ``datetime`` type (the
-# sandbox proxies the datetime module) and spares re-importing them for every workflow run.
+# The `journeys` library (the DSL, the contracts, the shipped example journeys) is passed
+# through: its contracts keep their real ``datetime`` type (the sandbox proxies the datetime
+# module), and no run re-imports it. Re-importing the DSL and re-declaring each journey class
+# for every run the worker starts or replays took over half of the worker's CPU in
+# `journeys bench` (docs/scaling.md). Journey modules elsewhere are still imported inside the
+# sandbox, so its checks still catch their mistakes, unless listed in
+# JOURNEYS_WORKER_SANDBOX_PASSTHROUGH.
+# Jinja2 (journey expressions) and pydantic (definitions) are pure, and Jinja2 imports parts
+# lazily while compiling, which inside the sandbox would re-import it, module locks and all.
+SANDBOX_PASSTHROUGH = ("journeys", "jinja2", "markupsafe", "pydantic", "pydantic_core")
 SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("journeys.contracts")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
 )
+
+
+def sandbox(settings: Settings) -> SandboxedWorkflowRunner:
+    if not settings.worker_sandbox_passthrough:
+        return SANDBOX
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(
+        *SANDBOX_PASSTHROUGH, *settings.worker_sandbox_passthrough
+    )
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def tuning(settings: Settings) -> dict[str, Any]:
+    """The worker options JOURNEYS_WORKER_* set (docs/scaling.md); unset ones keep Temporal's."""
+    options: dict[str, Any] = {"max_cached_workflows": settings.worker_max_cached_workflows}
+    if settings.worker_max_concurrent_workflow_tasks is not None:
+        options["max_concurrent_workflow_tasks"] = settings.worker_max_concurrent_workflow_tasks
+    if settings.worker_workflow_task_pollers is not None:
+        options["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
+            settings.worker_workflow_task_pollers
+        )
+    if settings.worker_activity_task_pollers is not None:
+        options["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
+            settings.worker_activity_task_pollers
+        )
+    return options
 
 
 class JourneyWorker(Worker):
@@ -47,10 +84,12 @@ class JourneyWorker(Worker):
         providers: Mapping[str, Provider],
         sessions: Sessions,
         settings: Settings,
+        step_clients: Sequence[EventPublisher | WebhookProvider] = (),
         **config: Any,
     ) -> None:
         super().__init__(client, **config)
         self.providers = providers
+        self.step_clients = step_clients
         self.sessions = sessions
         self.settings = settings
 
@@ -65,25 +104,40 @@ class JourneyWorker(Worker):
             await super().run()
         finally:
             await close_providers(self.providers.values())
+            for step_client in self.step_clients:
+                await step_client.aclose()
 
 
 def build_worker(
-    client: Client, settings: Settings, sessions: Sessions, journeys: list[type[Journey]]
+    client: Client,
+    settings: Settings,
+    sessions: Sessions,
+    journeys: list[type[Journey]],
+    *,
+    publish: Publish | None = None,
 ) -> JourneyWorker:
     """The worker for ``journeys``; its providers are built once here (refusing a configuration
-    that could not send) and closed when the worker stops."""
+    that could not send) and closed when the worker stops. Emit steps publish to JetStream,
+    or through ``publish`` (journeys.testing routes them straight back to its router)."""
     providers = build_providers(settings)
     activities = JourneyActivities(sessions, TemplateCatalog(sessions), providers)
     compliance = ComplianceActivities(sessions, Policy.from_settings(settings))
+    # Emit and webhook steps: a JetStream publisher and a webhook client of their own, closed
+    # with the channel providers.
+    publisher = EventPublisher(settings)
+    webhooks = WebhookProvider(settings)
+    steps = StepActivities(sessions, settings, publish or publisher, webhooks)
     return JourneyWorker(
         client,
         providers=providers,
+        step_clients=[publisher, webhooks],
         sessions=sessions,
         settings=settings,
         task_queue=settings.task_queue,
-        workflows=[*journeys, InactivityWatcher],
-        activities=[*activities.all(), *compliance.all()],
-        workflow_runner=SANDBOX,
+        workflows=[*journeys, InactivityWatcher, DefinitionJourney],
+        activities=[*activities.all(), *compliance.all(), *steps.all()],
+        workflow_runner=sandbox(settings),
+        **tuning(settings),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -59,21 +60,34 @@ class WebhookProvider:
         url = message.recipient or self.default_recipient
         if not url:
             raise PermanentDeliveryError("no webhook URL", kind="invalid_address")
-        target = await resolve_target(url, allow_private=self.allow_private, resolver=self.resolver)
-        body = json.dumps(_payload(message, url), separators=(",", ":")).encode()
-        headers = {
-            **{k: v for k, v in message.headers.items() if k.lower() not in _OWN_HEADERS},
-            "Host": target.host_header,
-            "Content-Type": "application/json",
-            "User-Agent": "journeys-webhook",
-            "Idempotency-Key": message.idempotency_key,
-            SIGNATURE_HEADER: sign(self.secret, body),
-        }
-        response = await self._post(target.urls, target.sni_hostname, headers, body)
+        response = await self.post_json(
+            url, _payload(message, url), message.idempotency_key, message.headers
+        )
         if not response.is_success:
             raise status_error("webhook", response, response.text[:200])
         digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:16]
         return DeliveryReceipt(provider_message_id=f"webhook-{digest}")
+
+    async def post_json(
+        self,
+        url: str,
+        payload: dict[str, Any],
+        idempotency_key: str,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST ``payload`` signed, to a target that passed the address check; the response
+        whatever its status (transport failures raise the channel's classified errors)."""
+        target = await resolve_target(url, allow_private=self.allow_private, resolver=self.resolver)
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {
+            **{k: v for k, v in (extra_headers or {}).items() if k.lower() not in _OWN_HEADERS},
+            "Host": target.host_header,
+            "Content-Type": "application/json",
+            "User-Agent": "journeys-webhook",
+            "Idempotency-Key": idempotency_key,
+            SIGNATURE_HEADER: sign(self.secret, body),
+        }
+        return await self._post(target.urls, target.sni_hostname, headers, body)
 
     async def _post(
         self, urls: list[httpx.URL], sni: str, headers: dict[str, str], body: bytes

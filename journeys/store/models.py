@@ -34,6 +34,30 @@ class JourneyDefinition(Timestamped, Base):
     listens_to: Mapped[list[str]] = mapped_column(default=list)
     status: Mapped[str] = mapped_column(String(20), default="active")
     description: Mapped[str] = mapped_column(Text, default="")
+    # The whole journey as data: a declarative journey's document (its steps run by the
+    # interpreter), or a code journey's declaration (trigger, entry and exit rules, goal).
+    # The router reads its entry rules here; a run gets the snapshot of its version.
+    document: Mapped[dict[str, Any] | None]
+    published_at: Mapped[datetime | None]
+
+
+class JourneyState(Timestamped, Base):
+    """A journey as a whole, across its versions: may customers enter (``active``) or not
+    (``paused``, ``archived``), and the draft its next version is edited in.
+
+    Versions in ``journey_definitions`` are immutable once published; only this row changes.
+    Runs already inside a paused or archived journey go on to their end on their version.
+    """
+
+    __tablename__ = "journey_states"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    draft: Mapped[dict[str, Any] | None]
+    draft_updated_at: Mapped[datetime | None]
+    # Entries so far, counted atomically against the document's ``entry.cap``.
+    entries: Mapped[int] = mapped_column(default=0)
 
 
 class Customer(Timestamped, Base):
@@ -88,6 +112,10 @@ class JourneyRun(Base):
     trigger_message_id: Mapped[str] = mapped_column(String(200))
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    # In the holdout: entered and tracked, sent nothing (the control group of the lift).
+    holdout: Mapped[bool] = mapped_column(default=False)
+    # The entry key's value for keyed journeys (one run per cart): part of the workflow id.
+    entry_key: Mapped[str | None] = mapped_column(String(200))
 
     audit: Mapped[list[AuditEvent]] = relationship(
         back_populates="run", order_by="AuditEvent.seq", lazy="raise"
@@ -143,6 +171,30 @@ class AuditEvent(Base):
     occurred_at: Mapped[datetime]
 
     run: Mapped[JourneyRun] = relationship(back_populates="audit", lazy="raise")
+
+
+class Conversion(Base):
+    """A run's goal reached: the goal event within its window, with the revenue it carried.
+
+    Recorded for holdout runs as for the others, which is what measures a journey's lift.
+    One per run: the first goal event converts.
+    """
+
+    __tablename__ = "conversions"
+    __table_args__ = (Index(None, "journey_key", "journey_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("journey_runs.id", ondelete="CASCADE"), unique=True
+    )
+    journey_key: Mapped[str] = mapped_column(String(200))
+    journey_version: Mapped[int]
+    customer_id: Mapped[str] = mapped_column(String(200), index=True)
+    holdout: Mapped[bool]
+    event: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[str] = mapped_column(String(200))
+    revenue: Mapped[float | None]
+    occurred_at: Mapped[datetime]
 
 
 class TemplateVersion(Base):

@@ -1,4 +1,5 @@
-"""GET /v1/journeys lists what the workers registered, as the router will route it."""
+"""GET /v1/journeys lists what the workers registered, as the router will route it: one entry
+per journey, with its status and latest version."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ async def test_lists_registered_code_journeys(client: httpx.AsyncClient, store: 
 
     assert response.status_code == 200
     cart, welcome = response.json()
+    assert cart.pop("published_at") is not None  # when a worker first registered it
     assert cart == {
         "key": "cart-recovery",
         "version": CartRecovery.spec.version,
@@ -26,6 +28,7 @@ async def test_lists_registered_code_journeys(client: httpx.AsyncClient, store: 
         "listens_to": [],
         "status": "active",
         "description": CartRecovery.spec.description,
+        "has_draft": False,
     }
     assert (welcome["key"], welcome["trigger_event"]) == ("welcome-series", "Signed Up")
     assert welcome["exit_events"] == ["Account Deleted"]

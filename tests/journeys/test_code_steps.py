@@ -1,0 +1,136 @@
+"""Every step type in a code journey, with simulated time: the same vocabulary as definitions
+(test_definition_steps.py), through the DSL's methods."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+
+from journeys.store import customers
+from journeys.testing import JourneyTestKit, at
+from tests.journeys.channels.servers import serve_app
+from tests.journeys.sample_journeys import CodeAB, CodeSinceEntry, CodeTour, CodeUntil, CodeWebhook
+
+ADA = {"first_name": "Ada", "phone": "+15550000001", "email": "ada@example.com"}
+CLOSE = timedelta(seconds=30)
+
+
+def near(actual: timedelta, expected: timedelta) -> bool:
+    return expected <= actual <= expected + CLOSE
+
+
+async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
+    async with JourneyTestKit.start(journeys=[CodeTour]) as kit:
+        result = await kit.run(
+            "test-code-tour",
+            [
+                at("0s", "Cart Abandoned", cart_id="K1", total=42),
+                at("30m", "Cart Viewed", cart_id="OTHER"),
+                at("40m", "Cart Viewed", cart_id="K1"),
+            ],
+            traits=ADA | {"plan": "gold"},
+        )
+        async with kit.sessions() as session:
+            profile = await customers.profile(session, result.runs[0].customer_id)
+    assert (result.outcome.status, result.outcome.reason) == ("exited", "tour finished")
+    (sms,) = result.deliveries
+    assert near(sms.at, timedelta(minutes=15))
+    assert profile is not None and profile.traits["tier"] == "vip"
+    assert [a.kind for a in result.audit] == [
+        "entered",
+        "waiting",
+        "branched",
+        "traits_updated",
+        "sent",
+        "waiting",
+        "received",
+        "emitted",
+        "exited",
+    ]
+
+
+async def test_split_loop_and_filters() -> None:
+    async with JourneyTestKit.start(journeys=[CodeTour]) as kit:
+        looped = await kit.run(
+            "test-code-tour", [at("0s", "Cart Abandoned", cart_id="K2", total=42)], traits=ADA
+        )
+        small = await kit.run(
+            "test-code-tour", [at("0s", "Cart Abandoned", cart_id="K3", total=5)], traits=ADA
+        )
+        bought = await kit.run(
+            "test-code-tour",
+            [
+                at("0s", "Cart Abandoned", cart_id="K4", total=50),
+                at("5m", "Order Completed", cart_id="K9"),
+                at("10m", "Order Completed", cart_id="K4"),
+            ],
+            traits=ADA,
+        )
+    assert next(a for a in looped.audit if a.kind == "split").data["chosen"] in ("a", "b")
+    assert [a.kind for a in looped.audit].count("timed_out") == 3
+    assert small.runs == []
+    assert bought.outcome.reason == "exited on Order Completed" and bought.deliveries == []
+
+
+async def test_sleep_until_a_date_and_a_local_window() -> None:
+    async with JourneyTestKit.start(journeys=[CodeUntil]) as kit:
+        now = await kit.env.get_current_time()
+        starts = now + timedelta(days=3)
+        result = await kit.run(
+            "test-code-until",
+            [at("0s", "Appointment Booked", starts_at=starts.isoformat())],
+            traits=ADA | {"timezone": "Europe/Paris"},
+        )
+    sms, email = result.deliveries
+    assert abs(sms.at - timedelta(days=2)) < CLOSE
+    local = email.requested_at.astimezone(ZoneInfo("Europe/Paris"))
+    assert local.weekday() < 5 and local.hour == 9, local
+
+
+async def test_wait_since_entry() -> None:
+    async with JourneyTestKit.start(journeys=[CodeSinceEntry]) as kit:
+        early = await kit.run(
+            "test-code-since", [at("0s", "Signed Up"), at("10m", "Activated")], traits=ADA
+        )
+    (thanks,) = early.deliveries
+    assert thanks.step == "thanks" and near(thanks.at, timedelta(hours=1))
+
+
+async def test_call_webhook() -> None:
+    received: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request) -> dict[str, str]:
+        received.append(await request.json())
+        return {"ok": "yes"}
+
+    async with (
+        serve_app(app) as base,
+        JourneyTestKit.start(
+            journeys=[CodeWebhook], webhook_allow_private_targets=True, webhook_secret="s3cret"
+        ) as kit,
+    ):
+        result = await kit.run(
+            "test-code-webhook", [at("0s", "Order Completed", order_id="O7", hook=f"{base}/hook")]
+        )
+    assert result.outcome.status == "completed"
+    assert [body["data"] for body in received] == [{"order": "O7"}]
+
+
+async def test_ab_variants() -> None:
+    seen: set[str] = set()
+    async with JourneyTestKit.start(journeys=[CodeAB]) as kit:
+        for _ in range(8):
+            result = await kit.run("test-code-ab", [at("0s", "Signed Up")], traits=ADA)
+            (delivery,) = result.deliveries
+            chosen = next(a for a in result.audit if a.kind == "variant").data["chosen"]
+            assert (
+                delivery.template
+                == {"plain": "welcome_email", "tips": "welcome_tips_email"}[chosen]
+            )
+            seen.add(chosen)
+    assert seen == {"plain", "tips"}
