@@ -18,8 +18,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -164,9 +164,14 @@ def timezone_of(name: str | None, default: ZoneInfo) -> ZoneInfo:
 # --- the policy and the decision -------------------------------------------------------------
 
 
+# Outside env=dev, SMS marketing waits out these hours unless configured otherwise: the TCPA
+# allows telemarketing texts from 8:00 to 21:00 in the recipient's local time.
+SMS_QUIET_HOURS = "21:00-08:00"
+
+
 @dataclass(frozen=True)
 class Policy:
-    """The configured rules (settings ``consent_*``, ``quiet_hours``, ``frequency_cap*``)."""
+    """The configured rules (settings ``consent_*``, ``quiet_hours*``, ``frequency_cap*``)."""
 
     opt_in_channels: frozenset[str]
     default_timezone: ZoneInfo
@@ -174,13 +179,29 @@ class Policy:
     frequency_cap: int
     frequency_window: timedelta
     cap_per_channel: bool
+    # Channels with quiet hours of their own (None: none on that channel), over ``quiet_hours``.
+    channel_quiet_hours: Mapping[str, QuietHours | None] = field(default_factory=dict)
+
+    def quiet_hours_of(self, channel: str) -> QuietHours | None:
+        """The configured window of a send on ``channel`` (a send step may set its own)."""
+        return self.channel_quiet_hours.get(channel, self.quiet_hours)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
-        """Refuses settings that cannot work (an unknown zone, a malformed window) at start-up."""
+        """Refuses settings that cannot work (an unknown zone, a malformed window) at start-up.
+
+        Defaults outside ``env=dev`` (docs/delivery.md "Compliance defaults"): SMS marketing
+        needs an opt-in, and waits out 21:00-08:00 local time unless ``quiet_hours`` or
+        ``quiet_hours_by_channel`` says otherwise. In dev neither, so a local stack sends at
+        once without consent records.
+        """
+        production = settings.env != "dev"
         opt_in = settings.consent_opt_in_channels
         if opt_in is None:
-            opt_in = [] if settings.env == "dev" else ["sms"]
+            opt_in = ["sms"] if production else []
+        by_channel = settings.quiet_hours_by_channel
+        if by_channel is None:
+            by_channel = {"sms": SMS_QUIET_HOURS} if production and not settings.quiet_hours else {}
         try:
             zone = ZoneInfo(settings.default_timezone)
         except (ValueError, KeyError) as err:
@@ -191,6 +212,12 @@ class Policy:
             window = QuietHours.parse(settings.quiet_hours)
         except ValueError as err:
             raise ValueError(f"JOURNEYS_QUIET_HOURS: {err}") from err
+        channel_windows: dict[str, QuietHours | None] = {}
+        for channel, text in by_channel.items():
+            try:
+                channel_windows[channel] = QuietHours.parse(text)
+            except ValueError as err:
+                raise ValueError(f"JOURNEYS_QUIET_HOURS_BY_CHANNEL[{channel!r}]: {err}") from err
         return cls(
             opt_in_channels=frozenset(opt_in),
             default_timezone=zone,
@@ -198,6 +225,7 @@ class Policy:
             frequency_cap=settings.frequency_cap,
             frequency_window=timedelta(hours=settings.frequency_cap_window_hours),
             cap_per_channel=settings.frequency_cap_per_channel,
+            channel_quiet_hours=channel_windows,
         )
 
 

@@ -4,6 +4,11 @@ It reads what bears on the message (the customer's consent, the address's suppre
 timezone, the marketing messages they got lately), lets :func:`journeys.compliance.decide` rule,
 and records a skip or a deferral itself, in one transaction and idempotently (the audit row by
 (run, seq), the skipped delivery row by (run, step)), so a retried check writes nothing twice.
+
+Under a frequency cap, a marketing check counts the customer's recent marketing while holding
+the customer's lock (:func:`journeys.store.consent.lock_customer`), and with ``claim_sends``
+claims the message it lets through (an ``allowed`` delivery row) before that lock is released:
+N checks at the same moment pass a cap of N no more than N times.
 """
 
 from __future__ import annotations
@@ -44,9 +49,16 @@ log = logging.getLogger(__name__)
 
 
 class ComplianceActivities:
-    def __init__(self, sessions: Sessions, policy: Policy) -> None:
+    """``claim_sends``: a marketing send let through under a frequency cap is claimed in the
+    same transaction as the count, as an ``allowed`` delivery row the send activity takes over,
+    so concurrent checks for one customer cannot together pass more than the cap. Off until the
+    send activity takes over such a row (docs/delivery.md "Frequency cap"); off, the count is
+    still made under the customer's lock but only sees rows the send activity has written."""
+
+    def __init__(self, sessions: Sessions, policy: Policy, *, claim_sends: bool = False) -> None:
         self.sessions = sessions
         self.policy = policy
+        self.claim_sends = claim_sends
 
     def all(self) -> list[Any]:
         return [self.check_send]
@@ -57,6 +69,11 @@ class ComplianceActivities:
         request = check.request
         run = request.run
         async with self.sessions.begin() as session:
+            identity = await customers.resolve(session, run.customer_id)
+            capped = request.category == MARKETING and self.policy.frequency_cap > 0
+            if capped:
+                # Count and claim atomically per customer (consent.lock_customer).
+                await consent.lock_customer(session, identity.customer_id)
             existing = await session.scalar(
                 select(Delivery).where(Delivery.run_id == run.run_id, Delivery.step == request.step)
             )
@@ -66,7 +83,7 @@ class ComplianceActivities:
                 if existing.status == "skipped":
                     return ComplianceDecision(SKIP, existing.reason, "", delivery_id=existing.id)
                 return ComplianceDecision(SEND, "already handed to the send activity", "")
-            facts = await self._facts(session, check)
+            facts = await self._facts(session, check, identity)
             verdict = decide(facts, self.policy, request.requested_at)
             if verdict.action == SKIP:
                 delivery_id = await _record_skip(session, request, verdict)
@@ -86,12 +103,18 @@ class ComplianceActivities:
                         timezone=facts.timezone.key,
                     ),
                 )
+            elif capped and self.claim_sends:
+                delivery_id = await _record_claim(session, request, verdict)
+                return ComplianceDecision(
+                    SEND, verdict.reason, verdict.code, delivery_id=delivery_id
+                )
             return ComplianceDecision(verdict.action, verdict.reason, verdict.code, verdict.until)
 
-    async def _facts(self, session: AsyncSession, check: ComplianceCheck) -> Facts:
+    async def _facts(
+        self, session: AsyncSession, check: ComplianceCheck, identity: customers.Identity
+    ) -> Facts:
         request = check.request
         policy = self.policy
-        identity = await customers.resolve(session, request.run.customer_id)
         profile = await session.get(Customer, identity.customer_id)
         traits = (profile.traits or {}) if profile else {}
         address = traits.get(ADDRESS_TRAITS.get(request.channel, request.channel))
@@ -113,7 +136,9 @@ class ComplianceActivities:
                 excluding=(request.run.run_id, request.step),
             )
         quiet = (
-            policy.quiet_hours if check.quiet_hours is None else QuietHours.parse(check.quiet_hours)
+            policy.quiet_hours_of(request.channel)
+            if check.quiet_hours is None
+            else QuietHours.parse(check.quiet_hours)
         )
         return Facts(
             channel=request.channel,
@@ -131,22 +156,36 @@ class ComplianceActivities:
 
 async def _record_skip(session: AsyncSession, request: SendRequest, verdict: Verdict) -> int:
     """The step's delivery row, ``skipped`` with the reason, and its audit row."""
-    delivery = Delivery(
+    delivery = _delivery_row(request, "skipped", verdict.reason)
+    session.add(delivery)
+    await session.flush()
+    await add_audit_once(session, _audit(request, "skipped", verdict, delivery_id=delivery.id))
+    return delivery.id
+
+
+async def _record_claim(session: AsyncSession, request: SendRequest, verdict: Verdict) -> int:
+    """The step's delivery row, ``allowed``: it counts towards the frequency cap from this
+    transaction's commit on, and the send activity takes it over. Not audited: the send
+    activity audits the step's outcome at the same ``seq``."""
+    delivery = _delivery_row(request, consent.ALLOWED, verdict.reason)
+    session.add(delivery)
+    await session.flush()
+    return delivery.id
+
+
+def _delivery_row(request: SendRequest, status: str, reason: str) -> Delivery:
+    return Delivery(
         run_id=request.run.run_id,
         customer_id=request.run.customer_id,
         step=request.step,
         channel=request.channel,
         provider="none",
         template=request.template,
-        status="skipped",
-        reason=verdict.reason,
+        status=status,
+        reason=reason,
         requested_at=request.requested_at,
         category=request.category,
     )
-    session.add(delivery)
-    await session.flush()
-    await add_audit_once(session, _audit(request, "skipped", verdict, delivery_id=delivery.id))
-    return delivery.id
 
 
 def _audit(request: SendRequest, kind: str, verdict: Verdict, **data: Any) -> AuditRecord:

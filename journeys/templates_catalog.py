@@ -173,25 +173,43 @@ class SeedReport:
 
 
 def read_folder(folder: Path, channels: Iterable[str]) -> dict[tuple[str, str], store.Content]:
-    """The templates a folder of ``<name>.<subject|txt|html>.j2`` files provides, per channel,
-    as the file renderer served them: ``email`` when the name has a subject (and a text or an
-    HTML part), every other channel of ``channels`` its text part alone."""
+    """The templates a folder of ``<name>.<subject|txt|html>.j2`` files provides, per channel of
+    ``channels``: what the parts a name has make it.
+
+    - A name with a subject is an **email**: on ``email`` only (its subject and its text and/or
+      HTML part). Its text part is the email's plain-text alternative, not an SMS.
+    - A name without a subject is a **text message**: on every other channel (``sms``,
+      ``webhook``, ...), its text part alone.
+
+    A name that fits neither (a subject without a body, no text part) is logged and skipped.
+    """
     files: dict[str, dict[str, str]] = {}
     for path in sorted(folder.glob("*.j2")):
         stem, _, suffix = path.name.removesuffix(".j2").rpartition(".")
         if suffix in FILE_PARTS and stem:
             files.setdefault(stem, {})[FILE_PARTS[suffix]] = path.read_text(encoding="utf-8")
+    wanted = list(dict.fromkeys(channels))
     found: dict[tuple[str, str], store.Content] = {}
     for name, parts in files.items():
+        origin = f"{folder}/{name}.*.j2"
         if not re.match(NAME_PATTERN, name):
-            log.warning("templates: %s/%s.*.j2 skipped: not a valid template name", folder, name)
+            log.warning("templates: %s skipped: not a valid template name", origin)
             continue
-        for channel in dict.fromkeys(channels):
-            if channel == "email" and "subject" in parts and ("text" in parts or "html" in parts):
-                found[name, channel] = store.Content(
+        if "subject" in parts:
+            if "text" not in parts and "html" not in parts:
+                log.warning("templates: %s skipped: an email needs a text or html part", origin)
+            elif "email" in wanted:
+                found[name, "email"] = store.Content(
                     parts["subject"], parts.get("text"), parts.get("html")
                 )
-            elif channel != "email" and "text" in parts:
+            continue
+        if "text" not in parts:
+            log.warning("templates: %s skipped: no subject (email) nor text part", origin)
+            continue
+        if "html" in parts:
+            log.warning("templates: %s: an html part without a subject is not used", origin)
+        for channel in wanted:
+            if channel != "email":
                 found[name, channel] = store.Content(None, parts["text"], None)
     return found
 

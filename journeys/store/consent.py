@@ -9,13 +9,14 @@ profile that later carries it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from journeys.channels import ADDRESS_TRAITS
@@ -68,6 +69,10 @@ CONSENT_EVENTS = frozenset(
 )
 # Deliveries that did not go out, and so do not count towards a frequency cap.
 _NOT_SENT = ("skipped", "failed")
+# The status of the delivery row the compliance check writes for a marketing send it let
+# through under a frequency cap: the claim on one of the cap's messages, which the send
+# activity then takes over (``sending``, ``sent``, ...). It counts towards the cap at once.
+ALLOWED = "allowed"
 
 
 @dataclass
@@ -363,6 +368,50 @@ async def _profile_address(session: AsyncSession, customer_id: str, channel: str
 
 
 # --- what the check and the router read ------------------------------------------------------
+
+
+async def lock_customer(session: AsyncSession, customer_id: str) -> None:
+    """Hold the customer's send lock until ``session``'s transaction ends.
+
+    The frequency cap is a count followed by a claim (the check's ``allowed`` delivery row).
+    Two checks for one customer that both count before either claims would both pass a cap
+    they jointly exceed, so the count and the claim run under this lock, taken before the
+    count. The lock is released by the commit that makes the claim visible, so the next check
+    to get it counts that claim.
+
+    - **PostgreSQL**: a transaction-scoped advisory lock (``pg_advisory_xact_lock``) on a
+      64-bit hash of the customer id. Not ``SELECT ... FOR UPDATE`` on the ``customers`` row:
+      a run's customer need not have a profile row (nothing would be locked then, and an
+      ``INSERT`` of it would race), and a row lock would also hold up the router's trait
+      updates for that customer. Under READ COMMITTED each statement after the lock sees every
+      commit made before it was granted. Two ids whose hashes collide merely wait for each
+      other.
+    - **SQLite**: one writer at a time for the whole database. A no-op ``UPDATE`` makes the
+      transaction a write transaction at once (like ``BEGIN IMMEDIATE``): it waits, with the
+      ``busy_timeout``, for any other writer to commit, and keeps every other writer out until
+      this transaction ends; the reads after it see the latest commit. (A deferred transaction
+      that reads first and writes later would instead fail with ``SQLITE_BUSY_SNAPSHOT`` when
+      another writer committed in between.) It must come before the transaction's first read;
+      the sessions' implicit reads outside a write transaction are fine.
+
+    The canonical id is the one to lock (``customers.resolve``), so a run started under an
+    alias waits for one started under the customer's id.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(_lock_key(customer_id))))
+    elif dialect == "sqlite":
+        # A column no trigger, foreign key or ``onupdate`` touches; the row need not exist.
+        await session.execute(
+            text("UPDATE customers SET timezone = timezone WHERE id = :id"), {"id": customer_id}
+        )
+    else:  # pragma: no cover - the store runs on these two
+        raise NotImplementedError(f"no customer lock for the {dialect} dialect")
+
+
+def _lock_key(customer_id: str) -> int:
+    digest = hashlib.sha256(f"journeys.customer-send:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 async def recent_marketing(

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from journeys.templates_catalog import TemplateCatalog
+from journeys.templates_catalog import TemplateCatalog, seed_templates
 from tests.conftest import Store
 
 CART_EMAIL = {
@@ -48,6 +48,24 @@ async def test_create_then_read_and_list(client: httpx.AsyncClient) -> None:
     listed = (await client.get("/v1/templates")).json()
     assert [(t["channel"], t["name"], t["version"]) for t in listed] == [("email", "cart_email", 1)]
     assert (await client.get("/v1/templates", params={"channel": "sms"})).json() == []
+
+
+async def test_the_seeded_templates_are_listed_once_per_channel_they_are_for(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    """The shipped files: each email (it has a subject) on email, the SMS text on sms, and no
+    email again as an SMS."""
+    await seed_templates(store.sessions, store.settings)
+    listed = (await client.get("/v1/templates")).json()
+    assert [(t["channel"], t["name"]) for t in listed] == [
+        ("email", "cart_recovery_email"),
+        ("sms", "cart_recovery_sms"),
+        ("email", "welcome_email"),
+        ("email", "welcome_tips_email"),
+    ]
+    sms = (await client.get("/v1/templates", params={"channel": "sms"})).json()
+    assert [t["name"] for t in sms] == ["cart_recovery_sms"]
+    assert (await client.get("/v1/templates/sms/welcome_email")).status_code == 404
 
 
 async def test_creating_an_existing_template_is_a_conflict(client: httpx.AsyncClient) -> None:

@@ -52,15 +52,17 @@ with workflow.unsafe.imports_passed_through():
 
 
 async def _send_script(self: Journey, trigger: JourneyEvent) -> None:
-    """Waits ``wait_hours``, then sends each of ``sends``: {channel, category, group}."""
+    """Waits ``wait_hours``, then sends each of ``sends``: {channel, category, group} (the
+    email ``note``, or the text ``text_note`` on other channels)."""
     hours = trigger.properties.get("wait_hours")
     if hours:
         await self.sleep(timedelta(hours=hours))
     for number, send in enumerate(trigger.properties.get("sends", [])):
+        channel = send.get("channel", "email")
         await self.send(
-            send.get("channel", "email"),
-            "note",
-            step=f"{send.get('channel', 'email')}:{number}",
+            channel,
+            "note" if channel == "email" else "text_note",
+            step=f"{channel}:{number}",
             category=send.get("category"),
             group=send.get("group"),
         )
@@ -114,6 +116,7 @@ async def running(
     folder.mkdir(exist_ok=True)
     (folder / "note.txt.j2").write_text("Note for {{ customer.first_name | default('you') }}")
     (folder / "note.subject.j2").write_text("A note")
+    (folder / "text_note.txt.j2").write_text("Note for {{ customer.first_name | default('you') }}")
     store.settings = store.settings.model_copy(
         update={
             "templates_dir": folder,

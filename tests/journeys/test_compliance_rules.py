@@ -279,6 +279,37 @@ def test_policy_from_settings(tmp_path: Path) -> None:
         Policy.from_settings(make_settings(tmp_path, quiet_hours="9pm-8am"))
 
 
+def test_outside_dev_sms_marketing_has_quiet_hours_by_default(tmp_path: Path) -> None:
+    """The TCPA's 8:00-21:00 local time for marketing texts; email is not held back."""
+    dev = Policy.from_settings(make_settings(tmp_path))
+    assert [dev.quiet_hours_of(c) for c in ("sms", "email")] == [None, None]
+
+    production = Policy.from_settings(make_settings(tmp_path, env="production"))
+    assert [production.quiet_hours_of(c) for c in ("sms", "email", "push")] == [NIGHT, None, None]
+    assert production.frequency_cap == 0  # no default cap: docs/delivery.md says why
+
+    # A window for every channel replaces the default; so does one set per channel.
+    everywhere = Policy.from_settings(
+        make_settings(tmp_path, env="production", quiet_hours="22:00-07:00")
+    )
+    late = QuietHours(time(22), time(7))
+    assert [everywhere.quiet_hours_of(c) for c in ("sms", "email")] == [late, late]
+    own = Policy.from_settings(
+        make_settings(
+            tmp_path,
+            env="production",
+            quiet_hours="22:00-07:00",
+            quiet_hours_by_channel={"sms": "20:00-08:00", "push": ""},
+        )
+    )
+    assert own.quiet_hours_of("sms") == QuietHours(time(20), time(8))
+    assert (own.quiet_hours_of("push"), own.quiet_hours_of("email")) == (None, late)
+    off = Policy.from_settings(make_settings(tmp_path, env="production", quiet_hours_by_channel={}))
+    assert off.quiet_hours_of("sms") is None
+    with pytest.raises(ValueError, match=r"JOURNEYS_QUIET_HOURS_BY_CHANNEL\['sms'\]"):
+        Policy.from_settings(make_settings(tmp_path, quiet_hours_by_channel={"sms": "9pm"}))
+
+
 def test_the_send_steps_quiet_hours_argument() -> None:
     assert _quiet_hours_arg("s", None) is None
     assert _quiet_hours_arg("s", True) is None

@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from journeys.dsl import Journey
 from journeys.registry import register_code_journeys
 from journeys.routing import load_index
+from journeys.store import templates
 from journeys.store.db import Sessions
 from journeys.store.models import Delivery
 from journeys.temporal import workflow_id
@@ -108,6 +109,13 @@ async def router(
     folder.mkdir()
     (folder / "delivery_note.txt.j2").write_text("Hello {{ customer.first_name }}")
     (folder / "delivery_note.subject.j2").write_text("A note")
+    # Files with a subject make an email only; the probe's SMS and webhook sends get their own.
+    text = templates.Content(None, "Hello {{ customer.first_name }}", None)
+    async with store.sessions.begin() as session:
+        for channel in ("sms", "webhook"):
+            await templates.add_version(
+                session, "delivery_note", channel, text, previous=None, source=templates.API
+            )
     _, url = fake
     store.settings = store.settings.model_copy(
         update={

@@ -104,10 +104,13 @@ async def test_seeding_stores_each_file_template_for_the_channels_it_serves(
     store: Store, shipped: Path
 ) -> None:
     report = await seed_templates(store.sessions, store.settings)
-    assert "email/cart_recovery_email" in report.created
-    assert "sms/cart_recovery_sms" in report.created
-    # An email template has no business on SMS, but the file renderer served its text there.
-    assert "email/cart_recovery_sms" not in report.created
+    # An email (it has a subject) on email only; a text message on every other channel.
+    assert sorted(report.created) == [
+        "email/cart_recovery_email",
+        "email/welcome_email",
+        "email/welcome_tips_email",
+        "sms/cart_recovery_sms",
+    ]
     async with store.sessions() as session:
         row = await repo.get(session, "cart_recovery_email", "email")
         assert row is not None and (row.version, row.source) == (1, "seed")
@@ -178,6 +181,53 @@ async def test_text_only_files_serve_every_configured_channel_but_email(
     )
     report = await seed_templates(store.sessions, settings)
     assert sorted(report.created) == ["sms/note", "webhook/note"]
+
+
+async def test_an_email_is_seeded_on_email_only_whatever_channels_are_configured(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The text part of an email is its plain-text alternative: not an SMS, nor a webhook body.
+    (Seeding used to store it on every configured channel, so each email was listed twice.)"""
+    (tmp_path / "promo.subject.j2").write_text("Sale")
+    (tmp_path / "promo.txt.j2").write_text("Everything must go")
+    (tmp_path / "promo.html.j2").write_text("<p>Everything must go</p>")
+    (tmp_path / "html_only.subject.j2").write_text("Hi")
+    (tmp_path / "html_only.html.j2").write_text("<p>Hi</p>")
+    (tmp_path / "ping.txt.j2").write_text("Ping")
+    (tmp_path / "no_body.subject.j2").write_text("Nothing else")
+    settings = store.settings.model_copy(
+        update={
+            "templates_dir": tmp_path,
+            "channel_providers": {"sms": "console", "email": "console", "webhook": "console"},
+        }
+    )
+    report = await seed_templates(store.sessions, settings)
+    assert sorted(report.created) == [
+        "email/html_only",
+        "email/promo",
+        "sms/ping",
+        "webhook/ping",
+    ]
+    assert "no_body.*.j2 skipped: an email needs a text or html part" in caplog.text
+    async with store.sessions() as session:
+        listed = [(row.channel, row.name) for row in await repo.latest_all(session)]
+    assert listed == [
+        ("email", "html_only"),
+        ("sms", "ping"),
+        ("webhook", "ping"),
+        ("email", "promo"),
+    ]
+
+
+async def test_without_the_email_channel_an_email_is_not_seeded_anywhere(
+    store: Store, tmp_path: Path
+) -> None:
+    (tmp_path / "promo.subject.j2").write_text("Sale")
+    (tmp_path / "promo.txt.j2").write_text("Everything must go")
+    settings = store.settings.model_copy(
+        update={"templates_dir": tmp_path, "channel_providers": {"sms": "console"}}
+    )
+    assert (await seed_templates(store.sessions, settings)).created == []
 
 
 # -- The catalog: rendering for the send path ---------------------------------------------------

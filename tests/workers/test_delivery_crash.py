@@ -25,6 +25,7 @@ from temporalio.client import Client
 
 from journeys.contracts import JourneyOutcome
 from journeys.routing import load_index
+from journeys.store import templates as template_store
 from journeys.temporal import workflow_id
 from tests.conftest import Store
 from tests.helpers import audit_of, customer_id, deliveries_of, eventually, start_process, track
@@ -56,6 +57,12 @@ async def test_worker_killed_after_the_provider_accepted_sends_nothing_twice(
     templates.mkdir()
     (templates / "delivery_note.txt.j2").write_text("Your order is on its way")
     (templates / "delivery_note.subject.j2").write_text("On its way")
+    # Files with a subject make an email only; the probe's SMS gets a text template of its own.
+    text = template_store.Content(None, "Your order is on its way", None)
+    async with store.sessions.begin() as session:
+        await template_store.add_version(
+            session, "delivery_note", "sms", text, previous=None, source=template_store.API
+        )
     provider = KillingProvider()
     app = Starlette(
         routes=[
