@@ -48,6 +48,7 @@ from journeys.dsl import (
 from journeys.durations import parse_duration
 from journeys.rendering import RenderedTemplate, TemplateError
 from journeys.store import customers
+from journeys.store.consent import ALLOWED
 from journeys.store.db import Sessions
 from journeys.store.models import AuditEvent, Delivery, JourneyRun, JourneyState
 from journeys.templates_catalog import TemplateCatalog
@@ -174,7 +175,7 @@ class JourneyActivities:
         run = request.run
         async with self.sessions() as session:
             existing = await _delivery(session, run.run_id, request.step)
-            if existing is not None and existing.status not in ("sending", "retrying"):
+            if existing is not None and existing.status not in ("sending", "retrying", ALLOWED):
                 return _result(existing)
             customer = await customers.profile(session, run.customer_id)
             traits = dict(customer.traits) if customer else {}
@@ -210,6 +211,9 @@ class JourneyActivities:
             return await self._conclude(request, "unconfirmed", reason, existing.id, None)
         if existing is None:
             claimed = await self._claim(request, provider.name, str(recipient), rendered)
+        elif existing.status == ALLOWED:
+            # The compliance check's claim on a capped send: take it over as a fresh claim.
+            claimed = await self._take_over(existing, provider.name, str(recipient), rendered)
         elif await self._mark(existing.id, "retrying", "sending", ""):
             claimed = existing
         else:
@@ -299,6 +303,28 @@ class JourneyActivities:
             return delivery
         except IntegrityError:
             return None
+
+    async def _take_over(
+        self, claim: Delivery, provider: str, recipient: str, rendered: RenderedTemplate
+    ) -> Delivery | None:
+        """Move the check's ``allowed`` row to ``sending`` with what this attempt rendered, as
+        ``_claim`` would insert it; None if another attempt took it first."""
+        async with self.sessions.begin() as session:
+            changed = await session.execute(
+                update(Delivery)
+                .where(Delivery.id == claim.id, Delivery.status == ALLOWED)
+                .values(
+                    status="sending",
+                    reason="",
+                    provider=provider,
+                    recipient=recipient,
+                    template_version=rendered.version,
+                    subject=rendered.subject,
+                    body=rendered.text,
+                    html=rendered.html,
+                )
+            )
+        return claim if getattr(changed, "rowcount", 0) else None
 
     async def _conclude(
         self,

@@ -6,9 +6,9 @@ and records a skip or a deferral itself, in one transaction and idempotently (th
 (run, seq), the skipped delivery row by (run, step)), so a retried check writes nothing twice.
 
 Under a frequency cap, a marketing check counts the customer's recent marketing while holding
-the customer's lock (:func:`journeys.store.consent.lock_customer`), and with ``claim_sends``
-claims the message it lets through (an ``allowed`` delivery row) before that lock is released:
-N checks at the same moment pass a cap of N no more than N times.
+the customer's lock (:func:`journeys.store.consent.lock_customer`) and claims the message it
+lets through (an ``allowed`` delivery row, which the send activity takes over) before that lock
+is released: N checks at the same moment pass a cap of N no more than N times.
 """
 
 from __future__ import annotations
@@ -49,16 +49,13 @@ log = logging.getLogger(__name__)
 
 
 class ComplianceActivities:
-    """``claim_sends``: a marketing send let through under a frequency cap is claimed in the
-    same transaction as the count, as an ``allowed`` delivery row the send activity takes over,
-    so concurrent checks for one customer cannot together pass more than the cap. Off until the
-    send activity takes over such a row (docs/delivery.md "Frequency cap"); off, the count is
-    still made under the customer's lock but only sees rows the send activity has written."""
+    """A marketing send let through under a frequency cap is claimed in the same transaction as
+    the count, as an ``allowed`` delivery row the send activity takes over, so concurrent checks
+    for one customer cannot together pass more than the cap (docs/delivery.md "Frequency cap")."""
 
-    def __init__(self, sessions: Sessions, policy: Policy, *, claim_sends: bool = False) -> None:
+    def __init__(self, sessions: Sessions, policy: Policy) -> None:
         self.sessions = sessions
         self.policy = policy
-        self.claim_sends = claim_sends
 
     def all(self) -> list[Any]:
         return [self.check_send]
@@ -103,7 +100,7 @@ class ComplianceActivities:
                         timezone=facts.timezone.key,
                     ),
                 )
-            elif capped and self.claim_sends:
+            elif capped:
                 delivery_id = await _record_claim(session, request, verdict)
                 return ComplianceDecision(
                     SEND, verdict.reason, verdict.code, delivery_id=delivery_id

@@ -95,7 +95,7 @@ async def test_concurrent_checks_for_one_customer_pass_the_cap_exactly_cap_times
 ) -> None:
     customer = customer_id()
     runs = await new_runs(store, customer, CHECKS)
-    activities = ComplianceActivities(store.sessions, policy(tmp_path), claim_sends=True)
+    activities = ComplianceActivities(store.sessions, policy(tmp_path))
 
     actions = await check_all(activities, [check(run) for run in runs])
 
@@ -114,7 +114,7 @@ async def test_the_claims_count_for_the_customer_under_any_of_their_ids(
     async with store.sessions.begin() as session:
         await customers.link(session, alias, customer, source="identify")
     runs = await new_runs(store, customer, CHECKS // 2) + await new_runs(store, alias, CHECKS // 2)
-    activities = ComplianceActivities(store.sessions, policy(tmp_path), claim_sends=True)
+    activities = ComplianceActivities(store.sessions, policy(tmp_path))
 
     actions = await check_all(activities, [check(run) for run in runs])
 
@@ -126,7 +126,7 @@ async def test_a_retried_check_returns_its_claim_and_claims_nothing_more(
 ) -> None:
     customer = customer_id()
     (run,) = await new_runs(store, customer, 1)
-    activities = ComplianceActivities(store.sessions, policy(tmp_path), claim_sends=True)
+    activities = ComplianceActivities(store.sessions, policy(tmp_path))
 
     assert await check_all(activities, [check(run)]) == [SEND]
     assert await check_all(activities, [check(run)]) == [SEND]
@@ -139,7 +139,7 @@ async def test_transactional_checks_claim_nothing_and_are_not_capped(
 ) -> None:
     customer = customer_id()
     runs = await new_runs(store, customer, CHECKS)
-    activities = ComplianceActivities(store.sessions, policy(tmp_path), claim_sends=True)
+    activities = ComplianceActivities(store.sessions, policy(tmp_path))
 
     actions = await check_all(activities, [check(run, category=TRANSACTIONAL) for run in runs])
 
@@ -150,7 +150,7 @@ async def test_transactional_checks_claim_nothing_and_are_not_capped(
 async def test_without_a_cap_nothing_is_claimed(store: Store, tmp_path: Path) -> None:
     customer = customer_id()
     runs = await new_runs(store, customer, 4)
-    activities = ComplianceActivities(store.sessions, policy(tmp_path, cap=0), claim_sends=True)
+    activities = ComplianceActivities(store.sessions, policy(tmp_path, cap=0))
 
     assert await check_all(activities, [check(run) for run in runs]) == [SEND] * 4
     assert await deliveries_of(store.sessions, customer) == []
@@ -159,7 +159,7 @@ async def test_without_a_cap_nothing_is_claimed(store: Store, tmp_path: Path) ->
 async def test_claims_older_than_the_window_no_longer_count(store: Store, tmp_path: Path) -> None:
     customer = customer_id()
     runs = await new_runs(store, customer, CAP + 2)
-    activities = ComplianceActivities(store.sessions, policy(tmp_path), claim_sends=True)
+    activities = ComplianceActivities(store.sessions, policy(tmp_path))
     assert await check_all(activities, [check(run) for run in runs[:CAP]]) == [SEND] * CAP
 
     assert await check_all(activities, [check(runs[CAP])]) == [SKIP]
