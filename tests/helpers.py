@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +47,16 @@ def free_port() -> int:
 
 def customer_id() -> str:
     return f"c-{uuid.uuid4().hex[:10]}"
+
+
+# The profile most journey tests send to: every channel has an address.
+ADA_TRAITS = {"first_name": "Ada", "phone": "+15550000001", "email": "ada@example.com"}
+# How late a timer may fire on the time-skipping server and still count as on time.
+ON_TIME = timedelta(seconds=30)
+
+
+def on_time(actual: timedelta, expected: timedelta) -> bool:
+    return expected <= actual <= expected + ON_TIME
 
 
 def track(name: str, customer: str, **properties: Any) -> Event:

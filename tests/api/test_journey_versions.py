@@ -16,10 +16,9 @@ from journeys.registry import register_code_journeys
 from journeys.store import definitions
 from journeys.templates_catalog import seed_templates
 from tests.conftest import Store
+from tests.journeys.bad_definitions import BAD_DEFINITIONS, NUDGE, PAUSE
 
 KEY = "cart-lite"
-PAUSE = {"id": "pause", "type": "delay", "duration": "15m"}
-NUDGE = {"id": "nudge", "type": "send", "channel": "sms", "template": "cart_recovery_sms"}
 STORED = [PAUSE, {**NUDGE, "data": {}}]  # the steps as stored: normalised, defaults written out
 DOCUMENT: dict[str, Any] = {
     "key": KEY,
@@ -272,75 +271,7 @@ async def test_an_unknown_journey_is_not_found(client: httpx.AsyncClient) -> Non
 
 @pytest.mark.parametrize(
     ("steps", "fields", "step", "field", "message"),
-    [
-        pytest.param(
-            [PAUSE, {"id": "nudge", "type": "teleport"}],
-            {},
-            "nudge",
-            "type",
-            "unknown step type",
-            id="unknown step type",
-        ),
-        pytest.param(
-            [{**PAUSE, "next": "nowhere"}, NUDGE],
-            {},
-            "pause",
-            "next",
-            "no step has the id 'nowhere'",
-            id="unknown target",
-        ),
-        pytest.param(
-            [{**PAUSE, "next": "done"}, NUDGE, {"id": "done", "type": "exit"}],
-            {},
-            "nudge",
-            "id",
-            "no path from the first step reaches this step",
-            id="unreachable step",
-        ),
-        pytest.param(
-            [PAUSE, {**NUDGE, "next": "pause"}],
-            {},
-            "pause",
-            "next",
-            "loop without a bound (pause -> nudge -> pause)",
-            id="loop without a bound",
-        ),
-        pytest.param(
-            [PAUSE, {**NUDGE, "template": "cart_sms"}],
-            {},
-            "nudge",
-            "template",
-            "there is no sms template named 'cart_sms'",
-            id="unknown template",
-        ),
-        pytest.param(
-            [PAUSE, {**NUDGE, "template": "cart_recovery_sms", "channel": "email"}],
-            {},
-            "nudge",
-            "template",
-            "there is no email template named 'cart_recovery_sms'",
-            id="template of another channel",
-        ),
-        pytest.param(
-            [
-                {"id": "check", "type": "branch", "condition": "customer.plan ==", "then": "nudge"},
-                NUDGE,
-            ],
-            {},
-            "check",
-            "condition",
-            "does not parse",
-            id="expression that does not parse",
-        ),
-        pytest.param(
-            [NUDGE],
-            {"trigger": {"event": "Cart Abandoned", "where": "event.properties.total >"}},
-            None,
-            "trigger.where",
-            "does not parse",
-            id="trigger expression that does not parse",
-        ),
-    ],
+    BAD_DEFINITIONS,
 )
 async def test_a_bad_definition_is_refused_naming_the_step_and_field(
     client: httpx.AsyncClient,

@@ -30,10 +30,13 @@ from journeys.examples import CartRecovery, WelcomeSeries
 from journeys.registry import register_code_journeys
 from journeys.routing import load_index
 from journeys.store.db import create_engine, create_sessions
+from journeys.store.definitions import publish, save_draft
+from journeys.templates_catalog import seed_templates
 from journeys.temporal import ensure_search_attributes, watcher_id, workflow_id
 from tests.conftest import make_settings, start_temporal
 from tests.helpers import customer_id, track
 from tests.journeys.sample_journeys import WinBack
+from tests.journeys.test_definition_steps import TOUR
 from workers.migrate import upgrade_async
 from workers.router import EventRouter
 from workers.worker import build_worker
@@ -95,6 +98,16 @@ async def welcome_timed_out(env: Clock, router: EventRouter, who: str) -> list[s
     return [wid]
 
 
+async def definition_tour(env: Clock, router: EventRouter, who: str) -> list[str]:
+    """The interpreter: delay, branch, split, send, wait with a filter, emit and exit."""
+    await router.route(track("Cart Abandoned", who, cart_id="K1", total=42))
+    await env.sleep(timedelta(minutes=40))
+    await router.route(track("Cart Viewed", who, cart_id="K1"))
+    wid = workflow_id(TOUR["key"], who)
+    await _finish(env, wid)
+    return [wid]
+
+
 async def win_back(env: Clock, router: EventRouter, who: str) -> list[str]:
     await router.route(track("Login", who))
     wid = workflow_id("test-win-back", who)
@@ -112,6 +125,7 @@ SCENARIOS: dict[str, Scenario] = {
     "welcome_series_activated": Scenario(welcome_activated),
     "welcome_series_timed_out": Scenario(welcome_timed_out),
     "win_back_exited": Scenario(win_back),
+    "definition_tour": Scenario(definition_tour),
 }
 
 
@@ -127,13 +141,16 @@ async def record(names: list[str]) -> None:
         engine = create_engine(settings)
         sessions = create_sessions(engine)
         await register_code_journeys(sessions, JOURNEYS)
+        await seed_templates(sessions, settings)
+        await save_draft(sessions, TOUR)
+        await publish(sessions, TOUR["key"])
         server = start_temporal(Path(tmp) / "temporal")
         try:
             client = await Client.connect(f"127.0.0.1:{server.port}")
             await ensure_search_attributes(client, client.namespace)
             env = Clock(client)
             router = EventRouter(client, settings, await load_index(sessions), sessions)
-            async with build_worker(client, settings, sessions, JOURNEYS):
+            async with build_worker(client, settings, sessions, JOURNEYS, publish=router.route):
                 for name in names:
                     for wid in await SCENARIOS[name].drive(env, router, customer_id()):
                         path = HERE / f"{name}.json"

@@ -11,15 +11,9 @@ from fastapi import FastAPI, Request
 
 from journeys.store import customers
 from journeys.testing import JourneyTestKit, at
+from tests.helpers import ADA_TRAITS, ON_TIME, on_time
 from tests.journeys.channels.servers import serve_app
 from tests.journeys.sample_journeys import CodeAB, CodeSinceEntry, CodeTour, CodeUntil, CodeWebhook
-
-ADA = {"first_name": "Ada", "phone": "+15550000001", "email": "ada@example.com"}
-CLOSE = timedelta(seconds=30)
-
-
-def near(actual: timedelta, expected: timedelta) -> bool:
-    return expected <= actual <= expected + CLOSE
 
 
 async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
@@ -31,13 +25,13 @@ async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
                 at("30m", "Cart Viewed", cart_id="OTHER"),
                 at("40m", "Cart Viewed", cart_id="K1"),
             ],
-            traits=ADA | {"plan": "gold"},
+            traits=ADA_TRAITS | {"plan": "gold"},
         )
         async with kit.sessions() as session:
             profile = await customers.profile(session, result.runs[0].customer_id)
     assert (result.outcome.status, result.outcome.reason) == ("exited", "tour finished")
     (sms,) = result.deliveries
-    assert near(sms.at, timedelta(minutes=15))
+    assert on_time(sms.at, timedelta(minutes=15))
     assert profile is not None and profile.traits["tier"] == "vip"
     assert [a.kind for a in result.audit] == [
         "entered",
@@ -55,10 +49,12 @@ async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
 async def test_split_loop_and_filters() -> None:
     async with JourneyTestKit.start(journeys=[CodeTour]) as kit:
         looped = await kit.run(
-            "test-code-tour", [at("0s", "Cart Abandoned", cart_id="K2", total=42)], traits=ADA
+            "test-code-tour",
+            [at("0s", "Cart Abandoned", cart_id="K2", total=42)],
+            traits=ADA_TRAITS,
         )
         small = await kit.run(
-            "test-code-tour", [at("0s", "Cart Abandoned", cart_id="K3", total=5)], traits=ADA
+            "test-code-tour", [at("0s", "Cart Abandoned", cart_id="K3", total=5)], traits=ADA_TRAITS
         )
         bought = await kit.run(
             "test-code-tour",
@@ -67,7 +63,7 @@ async def test_split_loop_and_filters() -> None:
                 at("5m", "Order Completed", cart_id="K9"),
                 at("10m", "Order Completed", cart_id="K4"),
             ],
-            traits=ADA,
+            traits=ADA_TRAITS,
         )
     assert next(a for a in looped.audit if a.kind == "split").data["chosen"] in ("a", "b")
     assert [a.kind for a in looped.audit].count("timed_out") == 3
@@ -82,10 +78,10 @@ async def test_sleep_until_a_date_and_a_local_window() -> None:
         result = await kit.run(
             "test-code-until",
             [at("0s", "Appointment Booked", starts_at=starts.isoformat())],
-            traits=ADA | {"timezone": "Europe/Paris"},
+            traits=ADA_TRAITS | {"timezone": "Europe/Paris"},
         )
     sms, email = result.deliveries
-    assert abs(sms.at - timedelta(days=2)) < CLOSE
+    assert abs(sms.at - timedelta(days=2)) < ON_TIME
     local = email.requested_at.astimezone(ZoneInfo("Europe/Paris"))
     assert local.weekday() < 5 and local.hour == 9, local
 
@@ -93,10 +89,10 @@ async def test_sleep_until_a_date_and_a_local_window() -> None:
 async def test_wait_since_entry() -> None:
     async with JourneyTestKit.start(journeys=[CodeSinceEntry]) as kit:
         early = await kit.run(
-            "test-code-since", [at("0s", "Signed Up"), at("10m", "Activated")], traits=ADA
+            "test-code-since", [at("0s", "Signed Up"), at("10m", "Activated")], traits=ADA_TRAITS
         )
     (thanks,) = early.deliveries
-    assert thanks.step == "thanks" and near(thanks.at, timedelta(hours=1))
+    assert thanks.step == "thanks" and on_time(thanks.at, timedelta(hours=1))
 
 
 async def test_call_webhook() -> None:
@@ -125,7 +121,7 @@ async def test_ab_variants() -> None:
     seen: set[str] = set()
     async with JourneyTestKit.start(journeys=[CodeAB]) as kit:
         for _ in range(8):
-            result = await kit.run("test-code-ab", [at("0s", "Signed Up")], traits=ADA)
+            result = await kit.run("test-code-ab", [at("0s", "Signed Up")], traits=ADA_TRAITS)
             (delivery,) = result.deliveries
             chosen = next(a for a in result.audit if a.kind == "variant").data["chosen"]
             assert (

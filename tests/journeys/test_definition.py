@@ -10,9 +10,8 @@ import pytest
 
 from journeys.definition import DefinitionError, JourneyDocument, validate
 from journeys.definition_diff import diff
+from tests.journeys.bad_definitions import BAD_DEFINITIONS, NUDGE, PAUSE
 
-PAUSE = {"id": "pause", "type": "delay", "duration": "15m"}
-NUDGE = {"id": "nudge", "type": "send", "channel": "sms", "template": "cart_recovery_sms"}
 TEMPLATES = {("cart_recovery_sms", "sms"), ("cart_recovery_email", "email")}
 
 
@@ -43,75 +42,7 @@ def test_a_valid_document_is_normalised() -> None:
 
 @pytest.mark.parametrize(
     ("steps", "fields", "step", "field", "message"),
-    [
-        pytest.param(
-            [PAUSE, {"id": "nudge", "type": "teleport"}],
-            {},
-            "nudge",
-            "type",
-            "unknown step type",
-            id="unknown step type",
-        ),
-        pytest.param(
-            [{**PAUSE, "next": "nowhere"}, NUDGE],
-            {},
-            "pause",
-            "next",
-            "no step has the id",
-            id="unknown target",
-        ),
-        pytest.param(
-            [{**PAUSE, "next": "done"}, NUDGE, {"id": "done", "type": "exit"}],
-            {},
-            "nudge",
-            "id",
-            "no path from the first step reaches this step",
-            id="unreachable step",
-        ),
-        pytest.param(
-            [PAUSE, {**NUDGE, "next": "pause"}],
-            {},
-            "pause",
-            "next",
-            "loop without a bound",
-            id="loop without a bound",
-        ),
-        pytest.param(
-            [PAUSE, {**NUDGE, "template": "cart_sms"}],
-            {},
-            "nudge",
-            "template",
-            "there is no sms template named 'cart_sms'",
-            id="unknown template",
-        ),
-        pytest.param(
-            [
-                {"id": "check", "type": "branch", "condition": "customer.plan ==", "then": "nudge"},
-                NUDGE,
-            ],
-            {},
-            "check",
-            "condition",
-            "does not parse",
-            id="expression that does not parse",
-        ),
-        pytest.param(
-            [NUDGE],
-            {"trigger": {"event": "Cart Abandoned", "where": "event.properties.total >"}},
-            None,
-            "trigger.where",
-            "does not parse",
-            id="journey-level expression",
-        ),
-        pytest.param(
-            [{**PAUSE, "duration": "15 parsecs"}, NUDGE],
-            {},
-            "pause",
-            "duration",
-            "not a duration",
-            id="bad duration",
-        ),
-    ],
+    BAD_DEFINITIONS,
 )
 def test_validation_names_the_step_and_field(
     steps: list[dict[str, Any]],

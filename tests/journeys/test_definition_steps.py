@@ -14,15 +14,8 @@ from fastapi import FastAPI, Request
 
 from journeys.store import customers
 from journeys.testing import JourneyTestKit, at
+from tests.helpers import ADA_TRAITS, ON_TIME, on_time
 from tests.journeys.channels.servers import serve_app
-
-ADA = {"first_name": "Ada", "phone": "+15550000001", "email": "ada@example.com"}
-CLOSE = timedelta(seconds=30)
-
-
-def near(actual: timedelta, expected: timedelta) -> bool:
-    return expected <= actual <= expected + CLOSE
-
 
 TOUR: dict[str, Any] = {
     "key": "def-tour",
@@ -86,7 +79,7 @@ async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
                 at("30m", "Cart Viewed", cart_id="OTHER"),
                 at("40m", "Cart Viewed", cart_id="K1"),
             ],
-            traits=ADA | {"plan": "gold"},
+            traits=ADA_TRAITS | {"plan": "gold"},
         )
         async with kit.sessions() as session:
             profile = await customers.profile(session, result.runs[0].customer_id)
@@ -94,7 +87,7 @@ async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
     assert (result.outcome.status, result.outcome.reason) == ("exited", "tour finished")
     (sms,) = result.deliveries
     assert (sms.step, sms.template, sms.status) == ("sms", "cart_recovery_sms", "sent")
-    assert near(sms.at, timedelta(minutes=15))
+    assert on_time(sms.at, timedelta(minutes=15))
     assert profile is not None and profile.traits["tier"] == "vip"
     kinds = [a.kind for a in result.audit]
     assert kinds == [
@@ -111,13 +104,13 @@ async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
     branched = next(a for a in result.audit if a.kind == "branched")
     assert branched.reason == "vip: customer.plan == 'gold' is true"
     received = next(a for a in result.audit if a.kind == "received")
-    assert near(received.at, timedelta(minutes=40))
+    assert on_time(received.at, timedelta(minutes=40))
 
 
 async def test_a_split_is_recorded_and_a_bounded_jump_ends_the_loop() -> None:
     async with JourneyTestKit.start(definitions=[TOUR]) as kit:
         result = await kit.run(
-            "def-tour", [at("0s", "Cart Abandoned", cart_id="K2", total=42)], traits=ADA
+            "def-tour", [at("0s", "Cart Abandoned", cart_id="K2", total=42)], traits=ADA_TRAITS
         )
     assert (result.outcome.status, result.outcome.reason) == ("exited", "tour finished")
     split = next(a for a in result.audit if a.kind == "split")
@@ -126,13 +119,13 @@ async def test_a_split_is_recorded_and_a_bounded_jump_ends_the_loop() -> None:
     assert jumps == ["again: back to look (1 of 2)", "again: back to look (2 of 2)"]
     assert [a.kind for a in result.audit].count("timed_out") == 3
     ended = result.audit[-1]
-    assert near(ended.at, timedelta(minutes=15) + timedelta(hours=3))
+    assert on_time(ended.at, timedelta(minutes=15) + timedelta(hours=3))
 
 
 async def test_trigger_and_exit_filters() -> None:
     async with JourneyTestKit.start(definitions=[TOUR]) as kit:
         small = await kit.run(
-            "def-tour", [at("0s", "Cart Abandoned", cart_id="K3", total=5)], traits=ADA
+            "def-tour", [at("0s", "Cart Abandoned", cart_id="K3", total=5)], traits=ADA_TRAITS
         )
         other_cart = await kit.run(
             "def-tour",
@@ -141,7 +134,7 @@ async def test_trigger_and_exit_filters() -> None:
                 at("5m", "Order Completed", cart_id="K9"),
                 at("10m", "Order Completed", cart_id="K4"),
             ],
-            traits=ADA,
+            traits=ADA_TRAITS,
         )
     assert small.runs == [] and small.outcomes == []
     assert (other_cart.outcome.status, other_cart.outcome.reason) == (
@@ -149,7 +142,7 @@ async def test_trigger_and_exit_filters() -> None:
         "exited on Order Completed",
     )
     assert other_cart.deliveries == []
-    assert near(other_cart.audit[-1].at, timedelta(minutes=10))
+    assert on_time(other_cart.audit[-1].at, timedelta(minutes=10))
 
 
 async def test_wait_since_entry_counts_an_event_that_came_before_the_wait() -> None:
@@ -172,12 +165,12 @@ async def test_wait_since_entry_counts_an_event_that_came_before_the_wait() -> N
     }
     async with JourneyTestKit.start(definitions=[document]) as kit:
         result = await kit.run(
-            "def-since-entry", [at("0s", "Signed Up"), at("10m", "Activated")], traits=ADA
+            "def-since-entry", [at("0s", "Signed Up"), at("10m", "Activated")], traits=ADA_TRAITS
         )
     assert result.outcome.status == "completed"
     (thanks,) = result.deliveries
     assert thanks.template == "welcome_email"
-    assert near(thanks.at, timedelta(hours=1))
+    assert on_time(thanks.at, timedelta(hours=1))
 
 
 async def test_delay_until_a_property_date_and_until_a_local_window() -> None:
@@ -210,10 +203,10 @@ async def test_delay_until_a_property_date_and_until_a_local_window() -> None:
         result = await kit.run(
             "def-until",
             [at("0s", "Appointment Booked", starts_at=starts.isoformat())],
-            traits=ADA | {"timezone": "Europe/Paris"},
+            traits=ADA_TRAITS | {"timezone": "Europe/Paris"},
         )
     sms, email = result.deliveries
-    assert abs(sms.at - timedelta(days=2)) < CLOSE
+    assert abs(sms.at - timedelta(days=2)) < ON_TIME
     sent_local = email.requested_at.astimezone(_paris())
     assert sent_local.weekday() < 5 and sent_local.hour == 9, sent_local
     assert email.at >= sms.at
@@ -278,7 +271,7 @@ async def test_ab_variants_pick_one_template_per_run_and_record_it() -> None:
     chosen: set[str] = set()
     async with JourneyTestKit.start(definitions=[document]) as kit:
         for _ in range(8):
-            result = await kit.run("def-ab", [at("0s", "Signed Up")], traits=ADA)
+            result = await kit.run("def-ab", [at("0s", "Signed Up")], traits=ADA_TRAITS)
             (delivery,) = result.deliveries
             variant = next(a for a in result.audit if a.kind == "variant")
             expected = {"plain": "welcome_email", "tips": "welcome_tips_email"}

@@ -9,9 +9,7 @@ from typing import Any
 
 from journeys.contracts import JourneyOutcome
 from journeys.testing import JourneyTestKit, at
-from tests.helpers import track
-
-ADA = {"first_name": "Ada", "phone": "+15550000001", "email": "ada@example.com"}
+from tests.helpers import ADA_TRAITS, track
 
 
 def cart_journey(key: str, *, entry: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -44,7 +42,7 @@ async def test_keyed_entry_gives_one_run_per_cart_and_routes_exits_by_key() -> N
                 at("2m", "Cart Abandoned", cart_id="A"),  # the same cart: the same run
                 at("10m", "Order Completed", cart_id="A"),
             ],
-            traits=ADA,
+            traits=ADA_TRAITS,
         )
     runs = {run.entry_key: run for run in result.runs}
     assert set(runs) == {"A", "B"}
@@ -60,7 +58,7 @@ async def test_reentry_never_refuses_a_second_entry_with_the_reason() -> None:
         result = await kit.run(
             "once",
             [at("0s", "Cart Abandoned", cart_id="A"), at("3h", "Cart Abandoned", cart_id="B")],
-            traits=ADA,
+            traits=ADA_TRAITS,
         )
     first, second = result.runs
     assert first.status == "completed"
@@ -80,7 +78,7 @@ async def test_after_exit_with_a_cooldown() -> None:
                 at("5h", "Cart Abandoned", cart_id="C"),  # ended, but cooling down
                 at("2d", "Cart Abandoned", cart_id="D"),  # cooled down
             ],
-            traits=ADA,
+            traits=ADA_TRAITS,
         )
     assert [r.status for r in result.runs] == ["completed", "not_entered", "completed"]
     assert result.runs[1].reason.startswith("cooldown 1d")
@@ -93,7 +91,7 @@ async def test_always_runs_alongside_the_previous_run() -> None:
         result = await kit.run(
             "every",
             [at("0s", "Cart Abandoned", cart_id="A"), at("10m", "Cart Abandoned", cart_id="B")],
-            traits=ADA,
+            traits=ADA_TRAITS,
         )
         # An exit event without the entry key reaches every running run (found in the store).
         both = await kit.run(
@@ -103,7 +101,7 @@ async def test_always_runs_alongside_the_previous_run() -> None:
                 at("5m", "Cart Abandoned", cart_id="C"),
                 at("10m", "Order Completed", cart_id="C"),
             ],
-            traits=ADA,
+            traits=ADA_TRAITS,
         )
     assert [r.status for r in result.runs] == ["completed", "completed"]
     assert len(result.sent) == 2
@@ -113,8 +111,12 @@ async def test_always_runs_alongside_the_previous_run() -> None:
 async def test_the_cap_counts_entries_across_customers() -> None:
     document = cart_journey("capped", entry={"cap": 1})
     async with JourneyTestKit.start(definitions=[document]) as kit:
-        first = await kit.run("capped", [at("0s", "Cart Abandoned", cart_id="A")], traits=ADA)
-        second = await kit.run("capped", [at("0s", "Cart Abandoned", cart_id="B")], traits=ADA)
+        first = await kit.run(
+            "capped", [at("0s", "Cart Abandoned", cart_id="A")], traits=ADA_TRAITS
+        )
+        second = await kit.run(
+            "capped", [at("0s", "Cart Abandoned", cart_id="B")], traits=ADA_TRAITS
+        )
     assert first.runs[0].status == "completed"
     assert (second.runs[0].status, second.runs[0].reason) == (
         "not_entered",
@@ -131,8 +133,8 @@ async def test_holdout_receives_nothing_but_converts_with_revenue() -> None:
         at("2h", "Order Completed", cart_id="A", revenue=42.5),
     ]
     async with JourneyTestKit.start(definitions=[holdout, treated]) as kit:
-        held = await kit.run("held", timeline, traits=ADA)
-        sent = await kit.run("treated", timeline, traits=ADA)
+        held = await kit.run("held", timeline, traits=ADA_TRAITS)
+        sent = await kit.run("treated", timeline, traits=ADA_TRAITS)
     assert held.runs[0].holdout is True and held.deliveries == []
     assert any(a.kind == "skipped" and a.data.get("code") == "holdout" for a in held.audit)
     assert [(c.event, c.revenue, c.holdout) for c in held.conversions] == [
@@ -150,9 +152,11 @@ async def test_a_goal_after_the_last_step_still_counts_within_its_window() -> No
         late = await kit.run(
             "late-goal",
             [at("0s", "Cart Abandoned", cart_id="A"), at("5h", "Order Completed", revenue=9)],
-            traits=ADA,
+            traits=ADA_TRAITS,
         )
-        never = await kit.run("late-goal", [at("0s", "Cart Abandoned", cart_id="B")], traits=ADA)
+        never = await kit.run(
+            "late-goal", [at("0s", "Cart Abandoned", cart_id="B")], traits=ADA_TRAITS
+        )
     assert late.outcome.status == "converted" and late.conversions[0].revenue == 9
     assert never.outcome.status == "completed" and never.conversions == []
 

@@ -16,6 +16,7 @@ from temporalio.worker import Replayer
 
 from journeys.examples import CartRecovery, WelcomeSeries
 from journeys.inactivity import InactivityWatcher
+from journeys.interpreter import DefinitionJourney
 from tests.journeys.sample_journeys import WinBack
 from workers.worker import SANDBOX
 
@@ -26,7 +27,8 @@ RECORDED = [WorkflowHistory.from_json(path.stem, path.read_text()) for path in H
 @pytest.mark.parametrize("history", RECORDED, ids=[p.stem for p in HISTORIES])
 async def test_recorded_run_replays_on_current_code(history: WorkflowHistory) -> None:
     replayer = Replayer(
-        workflows=[CartRecovery, WelcomeSeries, WinBack, InactivityWatcher], workflow_runner=SANDBOX
+        workflows=[CartRecovery, WelcomeSeries, WinBack, InactivityWatcher, DefinitionJourney],
+        workflow_runner=SANDBOX,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{history.workflow_id}: {result.replay_failure}"
@@ -35,4 +37,4 @@ async def test_recorded_run_replays_on_current_code(history: WorkflowHistory) ->
 def test_every_example_journey_has_a_recorded_history() -> None:
     """A new example journey gets a recorded history before its first change."""
     recorded = {p.stem.rsplit("_", 1)[0] for p in HISTORIES}
-    assert {"cart_recovery", "welcome_series"} <= recorded
+    assert {"cart_recovery", "welcome_series", "definition"} <= recorded
