@@ -220,10 +220,14 @@ class JourneyTestKit:
                 elapsed = item.offset
             result = await self.route(_event(item, who, traits or {}))
             started += [wid for wid in result.started if wid.startswith(f"journey/{journey_key}/")]
-        async with _unlocked(self.env):
-            for wid in dict.fromkeys(started):
-                await self._finished(wid, None)
+        await self.finish(*started)
         return await self._result(journey_key, who, began)
+
+    async def finish(self, *workflow_ids: str) -> list[JourneyOutcome]:
+        """Let time run until each of these runs (the latest run of each id) has ended; for
+        runs started with :meth:`route` rather than :meth:`run`."""
+        async with _unlocked(self.env):
+            return [await self._finished(wid, None) for wid in dict.fromkeys(workflow_ids)]
 
     async def _finished(self, wid: str, run_id: str | None) -> JourneyOutcome:
         handle = self.env.client.get_workflow_handle(wid, run_id=run_id, result_type=JourneyOutcome)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from journeys.contracts import JourneyOutcome
+from journeys.store.definitions import set_status
 from journeys.testing import JourneyTestKit, at
 from tests.helpers import ADA_TRAITS, track
 
@@ -173,11 +173,7 @@ async def test_customers_finish_on_the_version_they_entered() -> None:
         await kit.env.sleep(timedelta(minutes=30))
         assert await kit.publish(v2) == 2
         late = await kit.route(track("Cart Abandoned", "late", cart_id="L"))
-        outcomes = []
-        for wid in early.started + late.started:
-            handle = kit.env.client.get_workflow_handle(wid, result_type=JourneyOutcome)
-            async with kit.env.time_skipping_unlocked():  # type: ignore[attr-defined]
-                outcomes.append(await handle.result())
+        outcomes = await kit.finish(*early.started, *late.started)
         first = await kit.run("versioned", [], customer="early")
         second = await kit.run("versioned", [], customer="late")
     assert [o.status for o in outcomes] == ["completed", "completed"]
@@ -185,3 +181,24 @@ async def test_customers_finish_on_the_version_they_entered() -> None:
     assert [d.channel for d in first.sent] == ["sms"]
     assert [r.journey_version for r in second.runs] == [2]
     assert [d.channel for d in second.sent] == ["email"]
+
+
+async def test_a_paused_journey_takes_no_one_in_but_its_runs_go_on() -> None:
+    document = cart_journey("pausable")
+    async with JourneyTestKit.start(definitions=[document]) as kit:
+        inside = await kit.route(track("Cart Abandoned", "inside", cart_id="I"))
+        await set_status(kit.sessions, "pausable", "pause")
+        await kit.refresh()
+        refused = await kit.route(track("Cart Abandoned", "outside", cart_id="O"))
+        exited = await kit.route(track("Order Completed", "inside", cart_id="I"))
+        await kit.finish(*inside.started)
+        result = await kit.run("pausable", [], customer="inside")
+        await set_status(kit.sessions, "pausable", "resume")
+        await kit.refresh()
+        resumed = await kit.run(
+            "pausable", [at("0s", "Cart Abandoned", cart_id="R")], traits=ADA_TRAITS
+        )
+    assert inside.started and refused.started == []
+    assert exited.signalled == inside.started  # the run inside still hears its exit
+    assert result.outcome.status == "exited"
+    assert resumed.outcome.status == "completed"
