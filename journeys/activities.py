@@ -38,7 +38,7 @@ from journeys.contracts import (
     SendRequest,
     SendResult,
 )
-from journeys.definition import ALWAYS, NEVER, Entry
+from journeys.definition import AFTER_EXIT, ALWAYS, NEVER, Entry
 from journeys.dsl import (
     ACTIVITY_RECORD_AUDIT,
     ACTIVITY_RECORD_ENTRY,
@@ -87,7 +87,8 @@ class JourneyActivities:
                 identity = await customers.resolve(session, run.customer_id)
                 await customers.merge_traits(session, identity.customer_id, record.trigger.traits)
                 refusal = await entry_refusal(session, record, rules)
-                if refusal is None and not await count_entry(session, run.journey_key, rules.cap):
+                capped = rules.cap is not None and refusal is None
+                if capped and not await count_entry(session, run.journey_key, rules.cap or 0):
                     refusal = f"entry cap of {rules.cap} reached"
                 row = JourneyRun(
                     id=run.run_id,
@@ -447,8 +448,8 @@ def _entry_result(run: JourneyRun) -> EntryResult:
 async def entry_refusal(session: AsyncSession, record: EntryRecord, rules: Entry) -> str | None:
     """Why the re-entry rules refuse this entry, or ``None``. Earlier runs count per customer
     and entry key; runs that never entered (refused, duplicates) do not count."""
-    if rules.reentry == ALWAYS:
-        return None
+    if rules.reentry == ALWAYS or (rules.reentry == AFTER_EXIT and rules.cooldown is None):
+        return None  # a run in progress is already kept single by its workflow id
     run = record.run
     earlier = (
         select(JourneyRun)
@@ -475,15 +476,18 @@ async def entry_refusal(session: AsyncSession, record: EntryRecord, rules: Entry
     return None
 
 
-async def count_entry(session: AsyncSession, journey_key: str, cap: int | None) -> bool:
-    """Count one entry into the journey; ``False`` when its cap is reached. One conditional
+async def count_entry(session: AsyncSession, journey_key: str, cap: int) -> bool:
+    """Count one entry into a capped journey; ``False`` when its cap is reached. One conditional
     UPDATE, so concurrent entries cannot both take the last place (the row is locked by the
-    first writer until its transaction ends)."""
-    counted = update(JourneyState).where(JourneyState.key == journey_key)
-    if cap is not None:
-        counted = counted.where(JourneyState.entries < cap)
-    result = await session.execute(counted.values(entries=JourneyState.entries + 1))
-    if result.rowcount == 0 and cap is not None:  # type: ignore[attr-defined]
+    first writer until its transaction ends). Uncapped journeys are not counted here: every
+    entry would queue on that one row."""
+    counted = (
+        update(JourneyState)
+        .where(JourneyState.key == journey_key, JourneyState.entries < cap)
+        .values(entries=JourneyState.entries + 1)
+    )
+    result = await session.execute(counted)
+    if result.rowcount == 0:  # type: ignore[attr-defined]
         return await session.get(JourneyState, journey_key) is None
     return True
 

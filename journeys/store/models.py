@@ -56,7 +56,7 @@ class JourneyState(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     draft: Mapped[dict[str, Any] | None]
     draft_updated_at: Mapped[datetime | None]
-    # Entries so far, counted atomically against the document's ``entry.cap``.
+    # Entries so far into a journey with an ``entry.cap``, counted atomically against it.
     entries: Mapped[int] = mapped_column(default=0)
 
 
