@@ -13,7 +13,7 @@ from journeys.store import customers
 from journeys.testing import JourneyTestKit, at
 from tests.helpers import ADA_TRAITS, ON_TIME, on_time
 from tests.journeys.channels.servers import serve_app
-from tests.journeys.sample_journeys import CodeAB, CodeSinceEntry, CodeTour, CodeUntil, CodeWebhook
+from tests.journeys.step_journeys import CodeAB, CodeSinceEntry, CodeTour, CodeUntil, CodeWebhook
 
 
 async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
