@@ -301,3 +301,20 @@ def test_the_image_runs_journeys_as_a_non_root_user() -> None:
     assert 'ENTRYPOINT ["journeys"]' in final_stage
     assert any(line.startswith("COPY templates/") for line in final_stage)
     assert any("pip install ." in line for line in instructions)
+
+
+def test_jetstream_sync_interval_is_chosen_and_explained(compose: dict[str, Any]) -> None:
+    """Issue 7: JetStream's fsync policy is set on purpose, with the reason beside it."""
+    content = compose["configs"]["nats-conf"]["content"]
+    (value,) = re.findall(r"sync_interval:\s*(\S+)", content)
+    assert re.fullmatch(r"\$\{NATS_SYNC_INTERVAL:-(always|\d+[smh])\}", value), value
+    lines = COMPOSE_FILE.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() == "nats-conf:")
+    comment = []
+    for line in reversed(lines[:at]):
+        if not line.strip().startswith("#"):
+            break
+        comment.append(line)
+    explanation = " ".join(comment).lower()
+    assert "sync_interval" in explanation or "fsync" in explanation, "no reason given"
+    assert "invariant 1" in explanation or "lost" in explanation

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -82,6 +84,50 @@ def api(
         port=port or settings.api_port,
         log_config=None,
     )
+
+
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run of every phase in well under a minute.")
+    ] = False,
+    out: Annotated[Path, typer.Option(help="Folder for bench.json and bench.png.")] = Path(
+        "bench-results"
+    ),
+    waiting: Annotated[
+        int | None, typer.Option(help="Journeys waiting on timers (memory, matching rate).")
+    ] = None,
+    page_views: Annotated[
+        int | None, typer.Option(help="Non-matching events (raw NATS and router).")
+    ] = None,
+    raw_starts: Annotated[int | None, typer.Option(help="Raw signal-with-starts.")] = None,
+    latency_seconds: Annotated[
+        float | None, typer.Option(help="How long each latency phase publishes.")
+    ] = None,
+    keep: Annotated[
+        bool, typer.Option(help="Keep the stack's temporary folder (logs, databases).")
+    ] = False,
+) -> None:
+    """Measure the pipeline against raw Temporal and raw NATS on an embedded stack of its own."""
+    from rich.console import Console
+
+    from workers.bench.config import FULL, QUICK
+    from workers.bench.report import print_summary
+    from workers.bench.runner import run_bench
+
+    configure_logging("bench")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    sizes = (QUICK if quick else FULL).with_overrides(
+        waiting_journeys=waiting,
+        page_views=page_views,
+        raw_starts=raw_starts,
+        latency_seconds=latency_seconds,
+    )
+    console = Console()
+    results = asyncio.run(run_bench(sizes, out, console=console, quick=quick, keep=keep))
+    print_summary(console, results)
+    chart = f", {out / 'bench.png'}" if results["chart"] else " (no chart: pip install matplotlib)"
+    console.print(f"results: {out / 'bench.json'}{chart}")
 
 
 @app.command()

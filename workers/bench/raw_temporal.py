@@ -1,0 +1,116 @@
+"""Raw Temporal: signal-with-start of a trivial workflow straight from the Python SDK.
+
+The same server as ours, the same number of calls in flight as the router
+(JOURNEYS_ROUTER_CONCURRENCY), and a worker process of its own that runs the workflows (as
+``journeys worker`` runs the journeys), so the server does what it does for a journey's start:
+a new execution, its signal, a workflow task. Throughput is calls per second; latency is
+measured at half that rate, from the call to the run's first workflow task (Temporal's own
+timestamp), once every sampled run has completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from workers.bench import raw_worker
+from workers.bench.config import BenchSizes
+from workers.bench.cpu import CpuMeter
+from workers.bench.progress import Steps, paced, pool
+from workers.bench.stack import BenchStack
+from workers.bench.stats import even_sample, latencies, summary_ms
+from workers.bench.trivial import SIGNAL, TASK_QUEUE, BenchTrivial
+
+RAW_WORKER = "raw-worker"
+
+
+async def measure(stack: BenchStack, sizes: BenchSizes, steps: Steps) -> dict[str, Any]:
+    client = stack.temporal
+    run = uuid.uuid4().hex[:8]
+    concurrency = stack.settings.router_concurrency
+    rpc: list[float] = []
+
+    async def start(workflow_id: str) -> None:
+        began = time.perf_counter()
+        await client.start_workflow(
+            BenchTrivial.run,
+            "bench",
+            id=workflow_id,
+            task_queue=TASK_QUEUE,
+            start_signal=SIGNAL,
+            start_signal_args=["bench"],
+        )
+        rpc.append(time.perf_counter() - began)
+
+    settings = stack.settings
+    # The same workflow pollers as our worker (JOURNEYS_WORKER_WORKFLOW_TASK_POLLERS), so the
+    # two differ by what they run, not by how they poll.
+    pollers = settings.worker_workflow_task_pollers or 0
+    await stack.start_process(
+        RAW_WORKER,
+        raw_worker.__name__,
+        settings.temporal_address,
+        settings.temporal_namespace,
+        str(pollers),
+    )
+    try:
+        steps.step("raw Temporal: signal-with-start", sizes.raw_starts)
+
+        async def throughput_call(i: int) -> None:
+            await start(f"bench-raw/{run}/{i}")
+            steps.advance()
+
+        async def finished_backlog(i: int) -> None:
+            await client.get_workflow_handle(f"bench-raw/{run}/{i}").result()
+            steps.advance()
+
+        with CpuMeter(stack) as meter:
+            began = time.perf_counter()
+            await pool(sizes.raw_starts, concurrency, throughput_call)
+            elapsed = time.perf_counter() - began
+        rate = sizes.raw_starts / elapsed
+        rpc_at_max = summary_ms(rpc)
+        # Latency is measured on an idle system: first let the worker finish the backlog.
+        steps.step("raw Temporal: worker catches up", sizes.raw_starts)
+        await pool(sizes.raw_starts, concurrency, finished_backlog)
+
+        half = rate / 2
+        steps.step(f"raw Temporal: latency at {half:.0f}/s", int(half * sizes.latency_seconds))
+        started: dict[str, float] = {}
+
+        async def latency_call(i: int) -> None:
+            workflow_id = f"bench-raw-latency/{run}/{i}"
+            started[workflow_id] = time.time()
+            await start(workflow_id)
+
+        rpc.clear()
+        await paced(half, sizes.latency_seconds, latency_call, steps)
+        rpc_at_half = summary_ms(rpc)
+        sample = dict(even_sample(list(started.items()), sizes.latency_sample))
+        steps.step("raw Temporal: runs complete", len(sample))
+
+        async def finished(workflow_id: str) -> None:
+            await client.get_workflow_handle(workflow_id).result()
+            steps.advance()
+
+        await asyncio.wait_for(
+            asyncio.gather(*(finished(wid) for wid in sample)),
+            timeout=sizes.completion_timeout_seconds,
+        )
+        steps.step("raw Temporal: reading histories", None)
+        to_task, _ = await latencies(client, sample)
+    finally:
+        await stack.stop_child(RAW_WORKER)
+    return {
+        "starts": sizes.raw_starts,
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 3),
+        "starts_per_second": round(rate, 1),
+        "call_latency_at_max": rpc_at_max,
+        "cpu": meter.result(sizes.raw_starts),
+        "latency_rate_per_second": round(half, 1),
+        "call_latency_at_half": rpc_at_half,
+        "to_first_workflow_task": summary_ms(to_task),
+    }
