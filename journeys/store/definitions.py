@@ -120,7 +120,7 @@ async def statuses(session: AsyncSession) -> dict[str, str]:
     """Each journey's status by key; a journey without a state row is ``active`` (a code journey
     registered after migration 0006 and never paused)."""
     rows = await session.execute(select(JourneyState.key, JourneyState.status))
-    return {key: status for key, status in rows.tuples()}
+    return {key: status for key, status in rows.all()}
 
 
 # -- Reading -------------------------------------------------------------------------------------
