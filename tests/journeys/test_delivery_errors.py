@@ -8,7 +8,7 @@ webhooks through the ``webhook`` provider to the same server.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -67,6 +67,8 @@ class FakeProviders:
     sms: list[dict[str, str]] = field(default_factory=list)
     rows_seen: list[list[tuple[int, str]]] = field(default_factory=list)
     hooks: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
+    # Run before a scripted answer: a change the retry must not see (a new template version).
+    meanwhile: Callable[[], Awaitable[None]] | None = None
 
     async def messages(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode(), strict_parsing=True))
@@ -75,6 +77,8 @@ class FakeProviders:
             rows = await session.scalars(select(Delivery).where(Delivery.channel == "sms"))
             self.rows_seen.append([(row.id, row.status) for row in rows])
         if self.script:
+            if self.meanwhile is not None:
+                await self.meanwhile()
             status, body, headers = self.script.pop(0)
             return JSONResponse(body | {"status": status}, status_code=status, headers=headers)
         sid = f"SM{len(self.sms):032d}"
@@ -286,3 +290,32 @@ async def test_a_profile_without_webhook_url_goes_to_the_configured_one(
         "template": "delivery_note",
         "template_version": "1",
     }
+
+
+async def test_a_retry_renders_the_template_version_its_delivery_claimed(
+    time_skipping: WorkflowEnvironment,
+    store: Store,
+    fake: tuple[FakeProviders, str],
+    router: EventRouter,
+) -> None:
+    """A template saved between a 429 and its retry does not change the retried message: the
+    delivery row holds the version it rendered, and the retry renders that one again."""
+    providers, _ = fake
+    providers.script = [TOO_MANY]
+
+    async def new_version() -> None:
+        changed = templates.Content(None, "Version two for {{ customer.first_name }}", None)
+        async with store.sessions.begin() as session:
+            await templates.add_version(
+                session, "delivery_note", "sms", changed, previous=1, source=templates.API
+            )
+
+    providers.meanwhile = new_version
+    customer = customer_id()
+
+    assert await run_probe(time_skipping, router, customer) == ("completed", 2)
+
+    sms, _ = await deliveries_of(store.sessions, customer)
+    first, second = providers.sms
+    assert first["Body"] == second["Body"] == "Hello Ada"
+    assert (sms.status, sms.template_version, sms.body) == ("sent", 1, "Hello Ada")
