@@ -14,17 +14,14 @@ from journeys.testing import JourneyTestKit, at
 from tests.helpers import ADA_TRAITS, ON_TIME, on_time
 from tests.journeys.channels.servers import serve_app
 from tests.journeys.step_journeys import CodeAB, CodeSinceEntry, CodeTour, CodeUntil, CodeWebhook
+from tests.journeys.test_definition_steps import TOUR_AUDIT, TOUR_TIMELINE
 
 
 async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
     async with JourneyTestKit.start(journeys=[CodeTour]) as kit:
         result = await kit.run(
             "test-code-tour",
-            [
-                at("0s", "Cart Abandoned", cart_id="K1", total=42),
-                at("30m", "Cart Viewed", cart_id="OTHER"),
-                at("40m", "Cart Viewed", cart_id="K1"),
-            ],
+            TOUR_TIMELINE,
             traits=ADA_TRAITS | {"plan": "gold"},
         )
         async with kit.sessions() as session:
@@ -33,17 +30,7 @@ async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
     (sms,) = result.deliveries
     assert on_time(sms.at, timedelta(minutes=15))
     assert profile is not None and profile.traits["tier"] == "vip"
-    assert [a.kind for a in result.audit] == [
-        "entered",
-        "waiting",
-        "branched",
-        "traits_updated",
-        "sent",
-        "waiting",
-        "received",
-        "emitted",
-        "exited",
-    ]
+    assert [a.kind for a in result.audit] == TOUR_AUDIT
 
 
 async def test_split_loop_and_filters() -> None:

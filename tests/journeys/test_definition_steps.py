@@ -70,15 +70,31 @@ TOUR: dict[str, Any] = {
 }
 
 
+# The tour's timeline (a view of another cart, then of this one) and the audit it leaves, for
+# the definition and for its code counterpart (test_code_steps.py).
+TOUR_TIMELINE = [
+    at("0s", "Cart Abandoned", cart_id="K1", total=42),
+    at("30m", "Cart Viewed", cart_id="OTHER"),
+    at("40m", "Cart Viewed", cart_id="K1"),
+]
+TOUR_AUDIT = [
+    "entered",
+    "waiting",
+    "branched",
+    "traits_updated",
+    "sent",
+    "waiting",
+    "received",
+    "emitted",
+    "exited",
+]
+
+
 async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
     async with JourneyTestKit.start(definitions=[TOUR]) as kit:
         result = await kit.run(
             "def-tour",
-            [
-                at("0s", "Cart Abandoned", cart_id="K1", total=42),
-                at("30m", "Cart Viewed", cart_id="OTHER"),
-                at("40m", "Cart Viewed", cart_id="K1"),
-            ],
+            TOUR_TIMELINE,
             traits=ADA_TRAITS | {"plan": "gold"},
         )
         async with kit.sessions() as session:
@@ -90,17 +106,7 @@ async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
     assert on_time(sms.at, timedelta(minutes=15))
     assert profile is not None and profile.traits["tier"] == "vip"
     kinds = [a.kind for a in result.audit]
-    assert kinds == [
-        "entered",
-        "waiting",
-        "branched",
-        "traits_updated",
-        "sent",
-        "waiting",
-        "received",
-        "emitted",
-        "exited",
-    ]
+    assert kinds == TOUR_AUDIT
     branched = next(a for a in result.audit if a.kind == "branched")
     assert branched.reason == "vip: customer.plan == 'gold' is true"
     received = next(a for a in result.audit if a.kind == "received")
