@@ -114,9 +114,10 @@ class EventRouter:
         journey_event = replace(event.to_journey_event(), customer_id=identity.customer_id)
         await self.apply_consent(event, identity, journey_event, result)
         started_keys = set()
-        names = scope(now=datetime.now(UTC), trigger=journey_event, event=journey_event)
         for target in self.index.started_by(event.name):
-            if target.trigger_where is not None and not target.trigger_where.holds(names):
+            if target.trigger_where is not None and not target.trigger_where.holds(
+                scope(now=datetime.now(UTC), trigger=journey_event, event=journey_event)
+            ):
                 result.filtered.append(target.key)
                 continue
             if target.inactivity_seconds is not None:
@@ -125,11 +126,12 @@ class EventRouter:
                 continue
             started_keys.add(target.key)
             if target.keyed:
-                wid = self._keyed_id(target, identity.customer_id, journey_event)
-                if wid is None:
+                entry_key = _entry_key(target, journey_event) if target.entry.key else None
+                if target.entry.key is not None and entry_key is None:
                     result.filtered.append(target.key)
                     continue
-                await self._start(target, identity.customer_id, journey_event, wid)
+                wid = self._keyed_id(target, identity.customer_id, journey_event, entry_key)
+                await self._start(target, identity.customer_id, journey_event, wid, entry_key)
                 result.started.append(wid)
                 continue
             # A run begun under another id of this customer (anonymously, say) is theirs.
@@ -150,14 +152,12 @@ class EventRouter:
                 await self._signal(workflow_id(target.key, customer_id), journey_event, result)
         return result
 
-    def _keyed_id(self, target: RouteTarget, customer_id: str, event: JourneyEvent) -> str | None:
-        """The run id for an entry into a keyed journey, or ``None`` without an entry key."""
-        parts: list[str] = []
-        if target.entry.key is not None:
-            value = _entry_key(target, event)
-            if value is None:
-                return None
-            parts.append(value)
+    def _keyed_id(
+        self, target: RouteTarget, customer_id: str, event: JourneyEvent, entry_key: str | None
+    ) -> str:
+        """The run id for an entry into a keyed journey: the entry key's value, and for
+        journeys entered on every trigger, the trigger's messageId."""
+        parts = [entry_key] if entry_key is not None else []
         if target.entry.reentry == ALWAYS:
             parts.append(event.message_id)
         return keyed_workflow_id(target.key, customer_id, *parts)
@@ -234,6 +234,7 @@ class EventRouter:
         customer_id: str,
         event: JourneyEvent,
         wid: str | None = None,
+        entry_key: str | None = None,
     ) -> None:
         """Signal-with-start: starts the run, or only signals it if it is already running.
         A declarative journey's run gets its version's document as its snapshot."""
@@ -243,7 +244,7 @@ class EventRouter:
             customer_id=customer_id,
             time_scale=self.settings.time_scale,
             definition=target.definition,
-            entry_key=_entry_key(target, event) if target.entry.key is not None else None,
+            entry_key=entry_key,
         )
         wid = wid or workflow_id(target.key, customer_id)
         await self._signal_with_start(target.workflow_type, start, wid, target, event)
