@@ -92,7 +92,8 @@ class JourneySpec:
 
     key: str
     trigger: str
-    exit_on: tuple[str, ...]
+    # Exit events, each with its filter if it has one.
+    exit_rules: tuple[EventRule, ...]
     listens_to: tuple[str, ...]
     version: int
     workflow_type: str
@@ -101,10 +102,13 @@ class JourneySpec:
     inactive_for: timedelta | None = None
     # Enter only when this expression holds for the trigger event (checked by the router).
     trigger_where: str | None = None
-    # Exit events with their filters; ``exit_on`` holds their names for routing.
-    exit_rules: tuple[EventRule, ...] = ()
     entry: Entry = field(default_factory=Entry)
     goal: Goal | None = None
+
+    @property
+    def exit_on(self) -> tuple[str, ...]:
+        """The exit events' names, as the router routes them."""
+        return tuple(dict.fromkeys(rule.event for rule in self.exit_rules))
 
     @property
     def signalled_by(self) -> tuple[str, ...]:
@@ -579,12 +583,9 @@ class Journey:
     def _is_exit(self, event: JourneyEvent) -> bool:
         if event.name == SUPPRESSED_EVENT and self.category == MARKETING:
             return True
-        if self.spec.exit_rules:
-            return any(
-                rule.event == event.name and self._matches(rule, event)
-                for rule in self.spec.exit_rules
-            )
-        return event.name in self.spec.exit_on
+        return any(
+            rule.event == event.name and self._matches(rule, event) for rule in self.spec.exit_rules
+        )
 
     def _matches(self, rule: EventRule, event: JourneyEvent) -> bool:
         """Does ``event`` pass ``rule``'s filter? Filters see the event and the trigger."""
@@ -771,18 +772,16 @@ def journey(
             raise ValueError(f"journey {key!r}: inactive_for must be at least one second")
         if trigger_where is not None:
             compile_expression(trigger_where)
-        exits = _rules(exit_on)
         cls.spec = JourneySpec(
             key=key,
             trigger=trigger,
-            exit_on=tuple(dict.fromkeys(rule.event for rule in exits)),
+            exit_rules=_rules(exit_on),
             listens_to=tuple(listens_to),
             version=version,
             workflow_type=cls.__name__,
             description=(cls.__doc__ or "").strip().split("\n")[0],
             inactive_for=inactive_for,
             trigger_where=trigger_where,
-            exit_rules=exits,
             entry=entry or Entry(),
             goal=goal,
         )

@@ -42,13 +42,12 @@ def spec_of(document: JourneyDocument, version: int) -> JourneySpec:
     return JourneySpec(
         key=document.key,
         trigger=document.trigger.event,
-        exit_on=tuple(dict.fromkeys(rule.event for rule in document.exit_on)),
+        exit_rules=tuple(document.exit_on),
         listens_to=tuple(document.listens_to()),
         version=version,
         workflow_type=INTERPRETER_WORKFLOW,
         description=document.description or document.name,
         trigger_where=document.trigger.where,
-        exit_rules=tuple(document.exit_on),
         entry=document.entry,
         goal=document.goal,
     )
