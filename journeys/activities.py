@@ -8,7 +8,6 @@ after a crash: runs by id, audit rows by (run, seq), deliveries by (run, step).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Awaitable, Mapping
 from datetime import timedelta
@@ -20,6 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from journeys.bookkeeping import (
+    ACTIVITY_RECORD_AUDIT,
+    ACTIVITY_RECORD_ENTRY,
+    ACTIVITY_RECORD_PROGRESS,
+    in_holdout,
+    with_step,
+)
 from journeys.channels import (
     ADDRESS_TRAITS,
     DeliveryReceipt,
@@ -34,18 +40,13 @@ from journeys.contracts import (
     EntryResult,
     ExitRecord,
     JourneyEvent,
+    ProgressRecord,
     RunRef,
     SendRequest,
     SendResult,
 )
 from journeys.definition import AFTER_EXIT, ALWAYS, NEVER, Entry
-from journeys.dsl import (
-    ACTIVITY_RECORD_AUDIT,
-    ACTIVITY_RECORD_ENTRY,
-    ACTIVITY_RECORD_EXIT,
-    ACTIVITY_SEND,
-    with_step,
-)
+from journeys.dsl import ACTIVITY_RECORD_EXIT, ACTIVITY_SEND
 from journeys.durations import parse_duration
 from journeys.rendering import RenderedTemplate, TemplateError
 from journeys.store import customers
@@ -66,11 +67,37 @@ class JourneyActivities:
         self.providers = providers
 
     def all(self) -> list[Any]:
-        return [self.record_entry, self.record_audit, self.record_exit, self.send_message]
+        return [
+            self.record_entry,
+            self.record_audit,
+            self.record_progress,
+            self.record_exit,
+            self.send_message,
+        ]
 
     @activity.defn(name=ACTIVITY_RECORD_ENTRY)
     async def record_entry(self, record: EntryRecord) -> EntryResult:
-        """Create the run row, apply the entry rules, and merge the trigger's traits.
+        """A run's entry on its own: what runs recorded before ``record_progress`` call."""
+        return await self._enter(record, [])
+
+    @activity.defn(name=ACTIVITY_RECORD_AUDIT)
+    async def record_audit(self, record: AuditRecord) -> None:
+        async with self.sessions.begin() as session:
+            await add_audits_once(session, [record])
+
+    @activity.defn(name=ACTIVITY_RECORD_PROGRESS)
+    async def record_progress(self, record: ProgressRecord) -> EntryResult:
+        """A run's queued bookkeeping (journeys/bookkeeping.py): its entry, if still pending,
+        and its audit rows, in one transaction. Rows of a refused entry are not written."""
+        if record.entry is not None:
+            return await self._enter(record.entry, record.audits)
+        async with self.sessions.begin() as session:
+            await add_audits_once(session, record.audits)
+        return EntryResult(entered=True)
+
+    async def _enter(self, record: EntryRecord, audits: list[AuditRecord]) -> EntryResult:
+        """Create the run row, apply the entry rules, merge the trigger's traits, and write the
+        run's first audit rows if it entered.
 
         One trigger event enters a customer into a journey once: if another run already entered
         on this messageId (a redelivery after the first run ended), this one is a duplicate.
@@ -83,7 +110,7 @@ class JourneyActivities:
         try:
             async with self.sessions.begin() as session:
                 known = await session.get(JourneyRun, run.run_id)
-                if known is not None:
+                if known is not None:  # a retry after the write committed
                     return _entry_result(known)
                 identity = await customers.resolve(session, run.customer_id)
                 await customers.merge_traits(session, identity.customer_id, record.trigger.traits)
@@ -107,6 +134,8 @@ class JourneyActivities:
                     entry_key=record.entry_key,
                 )
                 session.add(row)
+                if refusal is None:
+                    session.add_all(_audit_row(run, audit) for audit in audits)
                 return _entry_result(row)
         except IntegrityError:
             async with self.sessions() as session:
@@ -126,11 +155,6 @@ class JourneyActivities:
                 first,
             )
             return EntryResult(entered=False, duplicate_of=first)
-
-    @activity.defn(name=ACTIVITY_RECORD_AUDIT)
-    async def record_audit(self, record: AuditRecord) -> None:
-        async with self.sessions.begin() as session:
-            await add_audit_once(session, record)
 
     @activity.defn(name=ACTIVITY_RECORD_EXIT)
     async def record_exit(self, record: ExitRecord) -> None:
@@ -493,22 +517,23 @@ async def count_entry(session: AsyncSession, journey_key: str, cap: int) -> bool
     return True
 
 
-def in_holdout(run_id: str, percent: float) -> bool:
-    """Is this run in the holdout? A hash of the run id: fixed for the run, uniform over runs."""
-    if percent <= 0:
-        return False
-    draw = int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16) % 10_000
-    return draw < percent * 100
-
-
 async def add_audit_once(session: AsyncSession, record: AuditRecord) -> None:
-    exists = await session.scalar(
-        select(AuditEvent.id).where(
-            AuditEvent.run_id == record.run.run_id, AuditEvent.seq == record.seq
+    await add_audits_once(session, [record])
+
+
+async def add_audits_once(session: AsyncSession, records: list[AuditRecord]) -> None:
+    """Add one run's audit rows, skipping those a retried write already added (by ``seq``)."""
+    if not records:
+        return
+    run = records[0].run
+    written = set(
+        await session.scalars(
+            select(AuditEvent.seq).where(
+                AuditEvent.run_id == run.run_id, AuditEvent.seq.in_([r.seq for r in records])
+            )
         )
     )
-    if exists is None:
-        session.add(_audit_row(record.run, record))
+    session.add_all(_audit_row(r.run, r) for r in records if r.seq not in written)
 
 
 def _audit_row(run: RunRef, record: AuditRecord) -> AuditEvent:

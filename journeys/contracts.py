@@ -204,6 +204,17 @@ class AuditRecord:
 
 
 @dataclass(frozen=True)
+class ProgressRecord:
+    """A run's bookkeeping since its last write, in one local activity: its entry, when it has
+    not been recorded yet, and the audit rows queued since (journeys/bookkeeping.py). The audit
+    rows are written only if the entry is accepted."""
+
+    run: RunRef
+    entry: EntryRecord | None = None
+    audits: list[AuditRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class SendRequest:
     run: RunRef
     seq: int

@@ -38,9 +38,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from journeys.bookkeeping import (
+    BOOKKEEPING_TIMEOUT,
+    RETRY,
+    STEP_ID,
+    Bookkeeping,
+    NotEntered,
+)
 from journeys.contracts import (
     CATEGORIES,
     CURRENT_STEP_QUERY,
@@ -51,7 +57,6 @@ from journeys.contracts import (
     RECEIVED_EVENTS_QUERY,
     SKIP,
     SUPPRESSED_EVENT,
-    AuditRecord,
     ComplianceCheck,
     ComplianceDecision,
     ConversionRecord,
@@ -76,8 +81,6 @@ from journeys.durations import parse_duration
 from journeys.expressions import compile_expression, scope
 from journeys.seen_ids import SeenIds
 
-ACTIVITY_RECORD_ENTRY = "journeys.record_entry"
-ACTIVITY_RECORD_AUDIT = "journeys.record_audit"
 ACTIVITY_RECORD_EXIT = "journeys.record_exit"
 ACTIVITY_SEND = "journeys.send_message"
 ACTIVITY_CHECK_SEND = "journeys.check_send"
@@ -89,25 +92,14 @@ ACTIVITY_EMIT = "journeys.emit_event"
 ACTIVITY_WEBHOOK = "journeys.call_webhook"
 # Runs started before the compliance check replay their sends without it.
 _PATCH_COMPLIANCE = "compliance-check"
-# The key of an audit row's data that names the step it belongs to (see the module docstring).
-STEP_ID = "step_id"
-
-
-def with_step(data: dict[str, Any], step: str | None) -> dict[str, Any]:
-    """An audit row's data naming its step, when it has one."""
-    return data if step is None else {**data, STEP_ID: step}
-
-
 # An operator's stop (api/run_control.py): the signal, and the status the run ends with.
 CANCEL_SIGNAL = "cancel"
 CANCELLED = "cancelled"
 
 
-_BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 _SEND_TIMEOUT = timedelta(minutes=2)
 _SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 _CALL_TIMEOUT = timedelta(seconds=30)
-_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 J = TypeVar("J", bound="Journey")
 T = TypeVar("T")
@@ -177,7 +169,7 @@ class _Exited(BaseException):
     """Unwinds a journey's ``run`` when an exit event arrived; never visible to journey code."""
 
 
-class Journey:
+class Journey(Bookkeeping):
     """Base class of code journeys. Subclasses implement :meth:`run` and use the step methods."""
 
     spec: JourneySpec
@@ -186,6 +178,7 @@ class Journey:
     category: str = MARKETING
 
     def __init__(self) -> None:
+        super().__init__()
         self._inbox: list[JourneyEvent] = []
         self._seen = SeenIds()
         self._exit_event: JourneyEvent | None = None
@@ -275,8 +268,7 @@ class Journey:
         # An exit that arrived after the trigger, in the same task, counts; one before it does not.
         after_trigger = self._inbox[self._inbox.index(trigger) + 1 :]
         self._exit_event = next((e for e in after_trigger if self._is_exit(e)), None)
-        entry: EntryResult = await workflow.execute_local_activity(
-            ACTIVITY_RECORD_ENTRY,
+        entry = await self._enter(
             EntryRecord(
                 run=self._run,
                 trigger=trigger,
@@ -284,20 +276,10 @@ class Journey:
                 rules=self.spec.entry.model_dump(mode="json", exclude_defaults=True),
                 entry_key=start.entry_key,
             ),
-            result_type=EntryResult,
-            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
-            retry_policy=_RETRY,
+            self.spec.entry.holdout_percent,
         )
-        if not entry.entered and entry.duplicate_of is not None:
-            # A redelivered trigger after its run ended: that run was the customer's entry.
-            outcome = self._outcome("duplicate", f"trigger already entered {entry.duplicate_of}")
-            self._set_step(outcome.status, outcome.reason)
-            return outcome
         if not entry.entered:
-            # The entry rules said no (re-entry, cooldown, cap); the store keeps the reason.
-            outcome = self._outcome("not_entered", entry.reason or "entry refused")
-            self._set_step(outcome.status, outcome.reason)
-            return outcome
+            return self._not_entered(entry)
         self._holdout = entry.holdout
         entered = f"entered on {trigger.name}" + (" (holdout)" if self._holdout else "")
         self._set_step("entered", entered)
@@ -315,25 +297,43 @@ class Journey:
             await self.run(trigger)
             await self._await_goal()
             outcome = self._outcome("completed", "completed all steps")
-        except _Exited:
+        except (_Exited, NotEntered):
             if self._ending is not None:
                 outcome = self._outcome(*self._ending)
-            else:
-                assert self._exit_event is not None
+            elif self._exit_event is not None:
                 outcome = self._outcome("exited", f"exited on {self._exit_event.name}")
+            else:  # the store refused the entry (journeys/bookkeeping.py)
+                assert self._refusal is not None
+                outcome = self._not_entered(self._refusal)
         if goal_watch is not None:
             if self._goal_event is not None:
                 await goal_watch
             else:
                 goal_watch.cancel()
+        # The entry, when no step has written it yet, and the rows queued since the last step.
+        with contextlib.suppress(NotEntered):
+            await self._write_pending()
+        if self._refusal is not None:
+            return self._not_entered(self._refusal)
         self._set_step(outcome.status, outcome.reason)
         self._seq += 1
         await workflow.execute_local_activity(
             ACTIVITY_RECORD_EXIT,
             ExitRecord(run=self._run, seq=self._seq, outcome=outcome, step=self._exit_step),
-            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
-            retry_policy=_RETRY,
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            retry_policy=RETRY,
         )
+        return outcome
+
+    def _not_entered(self, entry: EntryResult) -> JourneyOutcome:
+        """The end of a run the store did not enter: the entry row says why."""
+        if entry.duplicate_of is not None:
+            # A redelivered trigger after its run ended: that run was the customer's entry.
+            outcome = self._outcome("duplicate", f"trigger already entered {entry.duplicate_of}")
+        else:
+            # The entry rules said no (re-entry, cooldown, cap); the store keeps the reason.
+            outcome = self._outcome("not_entered", entry.reason or "entry refused")
+        self._set_step(outcome.status, outcome.reason)
         return outcome
 
     # --- steps available to journey code -----------------------------------------------------
@@ -387,6 +387,8 @@ class Journey:
         await self._audit("waiting", description, data={"until": until.isoformat()}, step_id=step)
         assert self.trigger is not None
         first = self._inbox.index(self.trigger) + 1 if since_entry else len(self._inbox)
+
+        await self._write_pending()
 
         def match() -> JourneyEvent | None:
             for event in self._inbox[first:]:
@@ -442,6 +444,7 @@ class Journey:
         ``timezone`` trait); at once if it is open now. ``step`` names the wait."""
         self._checkpoint()
         assert self._run is not None
+        await self._write_pending()
         opens: datetime = await workflow.execute_local_activity(
             ACTIVITY_NEXT_WINDOW,
             WindowRequest(
@@ -452,8 +455,8 @@ class Journey:
                 after=workflow.now(),
             ),
             result_type=datetime,
-            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
-            retry_policy=_RETRY,
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            retry_policy=RETRY,
         )
         days = ",".join(window.days)
         await self.sleep_until(
@@ -522,13 +525,14 @@ class Journey:
             )
             if not checked:
                 break
+            await self._write_pending()
             # Local, like the other bookkeeping: it only reads and writes the store.
             decision: ComplianceDecision = await workflow.execute_local_activity(
                 ACTIVITY_CHECK_SEND,
                 ComplianceCheck(request=request, quiet_hours=window, deferred_until=deferred_until),
                 result_type=ComplianceDecision,
-                start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
-                retry_policy=_RETRY,
+                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+                retry_policy=RETRY,
             )
             if decision.action == SKIP:
                 self._checkpoint()
@@ -547,7 +551,7 @@ class Journey:
                 # The activity heartbeats while the provider has the message: a dead worker's
                 # attempt is given up in seconds, and the retry finds the delivery row `sending`.
                 heartbeat_timeout=_SEND_HEARTBEAT_TIMEOUT,
-                retry_policy=_RETRY,
+                retry_policy=RETRY,
             )
         )
         if result.status == "sent":
@@ -568,6 +572,7 @@ class Journey:
     async def _wait_unless_exited(self, timeout: timedelta, description: str) -> None:
         """Wait ``timeout`` (already on the run's clock); an exit event ends the run mid-wait
         and cancels the timer."""
+        await self._write_pending()
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 self._stopping, timeout=timeout, timeout_summary=description
@@ -598,6 +603,7 @@ class Journey:
         """Merge ``traits`` into the customer's profile (audited); later sends render them."""
         self._checkpoint()
         assert self._run is not None
+        await self._write_pending()
         self._seq += 1
         await workflow.execute_local_activity(
             ACTIVITY_UPDATE_TRAITS,
@@ -608,8 +614,8 @@ class Journey:
                 occurred_at=workflow.now(),
                 step=self._current_step_id,
             ),
-            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
-            retry_policy=_RETRY,
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            retry_policy=RETRY,
         )
         self._checkpoint()
 
@@ -625,7 +631,7 @@ class Journey:
         )
         await self._unless_cancelled(
             lambda: workflow.start_activity(
-                ACTIVITY_EMIT, request, start_to_close_timeout=_CALL_TIMEOUT, retry_policy=_RETRY
+                ACTIVITY_EMIT, request, start_to_close_timeout=_CALL_TIMEOUT, retry_policy=RETRY
             )
         )
         await self._audit(
@@ -648,7 +654,7 @@ class Journey:
                 call,
                 result_type=WebhookResult,
                 start_to_close_timeout=_CALL_TIMEOUT,
-                retry_policy=_RETRY,
+                retry_policy=RETRY,
             )
         )
         await self._audit(
@@ -711,14 +717,19 @@ class Journey:
             with contextlib.suppress(Exception):
                 value = compile_expression(goal.revenue).evaluate(names)
                 revenue = float(value) if value is not None else None
+        try:
+            # The entry first: a conversion belongs to a run the store has entered.
+            await self._write_pending()
+        except NotEntered:
+            return
         self._seq += 1
         await workflow.execute_local_activity(
             ACTIVITY_RECORD_CONVERSION,
             ConversionRecord(
                 run=self._run, seq=self._seq, event=event, revenue=revenue, holdout=self._holdout
             ),
-            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
-            retry_policy=_RETRY,
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            retry_policy=RETRY,
         )
         self._converted = True
 
@@ -736,6 +747,7 @@ class Journey:
             f"waiting for goal {goal.event} up to {human_duration(parse_duration(goal.within))}"
         )
         self._set_step("goal", description, closes)
+        await self._write_pending()
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: self._stopping() or self._goal_event is not None,
@@ -748,12 +760,14 @@ class Journey:
         """Names for a branch: the customer's traits as they are now (read by a local activity,
         so the value is recorded and replays the same), the trigger, events since entry."""
         assert self._run is not None and self.trigger is not None
+        # The entry merges the trigger's traits: write it before reading them.
+        await self._write_pending()
         traits: dict[str, Any] = await workflow.execute_local_activity(
             ACTIVITY_CUSTOMER_TRAITS,
             self._run.customer_id,
             result_type=dict,
-            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
-            retry_policy=_RETRY,
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            retry_policy=RETRY,
         )
         received = self._inbox[self._inbox.index(self.trigger) + 1 :]
         return scope(
@@ -790,7 +804,7 @@ class Journey:
 
     def _stopping(self) -> bool:
         """An exit event arrived, or the run is otherwise ending (exit step, goal, cancel)."""
-        return self._exit_event is not None or self._ending is not None
+        return self._exit_event is not None or self._ending is not None or self._refusal is not None
 
     @property
     def _cancelled(self) -> bool:
@@ -807,6 +821,7 @@ class Journey:
         """
         if self._cancelled:
             raise _Exited()
+        await self._write_pending()
         handle = start()
         await workflow.wait_condition(lambda: handle.done() or self._cancelled)
         if not handle.done():
@@ -837,35 +852,6 @@ class Journey:
     def _outcome(self, status: str, reason: str) -> JourneyOutcome:
         return JourneyOutcome(
             status=status, reason=reason, ended_at=workflow.now(), messages_sent=self._sent
-        )
-
-    async def _audit(
-        self,
-        kind: str,
-        reason: str,
-        *,
-        data: dict[str, Any] | None = None,
-        step_id: str | None = None,
-    ) -> None:
-        """Write one audit row. It names its step (``data["step_id"]``): the declarative step
-        being run, else ``step_id``; rows outside any step (entered) name none. Only the
-        activity's input changes with the tag, so recorded runs replay unchanged."""
-        assert self._run is not None
-        data = with_step(data or {}, self._current_step_id or step_id)
-        self._seq += 1
-        await workflow.execute_local_activity(
-            ACTIVITY_RECORD_AUDIT,
-            AuditRecord(
-                run=self._run,
-                seq=self._seq,
-                kind=kind,
-                reason=reason,
-                occurred_at=workflow.now(),
-                step=self._step.description,
-                data=data or {},
-            ),
-            start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
-            retry_policy=_RETRY,
         )
 
 

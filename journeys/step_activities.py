@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from journeys.activities import add_audit_once
+from journeys.bookkeeping import with_step
 from journeys.channels.errors import PermanentDeliveryError
 from journeys.channels.webhook import WebhookProvider
 from journeys.compliance import first_instant, timezone_of
@@ -35,7 +36,6 @@ from journeys.dsl import (
     ACTIVITY_RECORD_CONVERSION,
     ACTIVITY_UPDATE_TRAITS,
     ACTIVITY_WEBHOOK,
-    with_step,
 )
 from journeys.events import Event
 from journeys.settings import Settings

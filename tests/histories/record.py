@@ -126,6 +126,12 @@ SCENARIOS: dict[str, Scenario] = {
     "welcome_series_timed_out": Scenario(welcome_timed_out),
     "win_back_exited": Scenario(win_back),
     "definition_tour": Scenario(definition_tour),
+    # Recorded once runs wrote their bookkeeping in one local activity per step
+    # (journeys/bookkeeping.py, the ``one-bookkeeping-write`` patch).
+    "cart_recovery_completed_one_write": Scenario(cart_completed),
+    "cart_recovery_exited_one_write": Scenario(cart_exited),
+    "welcome_series_activated_one_write": Scenario(welcome_activated),
+    "definition_tour_one_write": Scenario(definition_tour),
 }
 
 
