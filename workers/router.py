@@ -339,6 +339,8 @@ class Router:
         # Partitions whose pull was abandoned unacknowledged at stop: their leases must expire
         # (not be released) so their events are redelivered before anyone pulls newer ones.
         self._abandoned: set[int] = set()
+        # Per partition, the consumer's delivery sequence of the newest event this router took.
+        self._delivered: dict[int, int] = {}
 
     def stop(self) -> None:
         """Finish the pulls in hand, acknowledge them, then return from :meth:`run`."""
@@ -394,7 +396,7 @@ class Router:
                 if subscription is None:
                     subscription = await self._subscribe(partition)
                 try:
-                    batch = await self._fetch(subscription)
+                    batch = await self._fetch(subscription, partition)
                 except nats.errors.Error as err:
                     # Disconnected or reconnecting: unacked events come back after ack_wait.
                     log.warning("router: fetch of partition %d failed (%r)", partition, err)
@@ -410,7 +412,9 @@ class Router:
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
 
-    async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+    async def _fetch(
+        self, subscription: JetStreamContext.PullSubscription, partition: int
+    ) -> list[Msg]:
         """The next batch: wait up to the fetch timeout for the first event, then take what is
         already there, up to ``router_batch``, without waiting for more.
 
@@ -425,13 +429,52 @@ class Router:
             first = await subscription.fetch(1, timeout=settings.router_fetch_timeout_seconds)
         except (FetchTimeoutError, TimeoutError):
             return []
-        if settings.router_batch == 1:
-            return first
-        try:
-            rest = await subscription.fetch(settings.router_batch - 1, timeout=_TOP_UP_SECONDS)
-        except (FetchTimeoutError, TimeoutError):
-            rest = []
-        return first + rest
+        rest: list[Msg] = []
+        if settings.router_batch > 1:
+            with contextlib.suppress(FetchTimeoutError, TimeoutError):
+                rest = await subscription.fetch(settings.router_batch - 1, timeout=_TOP_UP_SECONDS)
+        return await self._whole_pull(subscription, partition, first + rest)
+
+    async def _whole_pull(
+        self, subscription: JetStreamContext.PullSubscription, partition: int, batch: list[Msg]
+    ) -> list[Msg]:
+        """The pull to apply and acknowledge: every event of the partition delivered and not yet
+        acknowledged, in stream order; empty if they cannot all be had now.
+
+        A pull is acknowledged with one ack-all on its newest event, which acknowledges every
+        older event of the partition too. That is safe only if the pull holds every event that
+        is out. After a crash it need not: the dead router's pull comes back event by event, as
+        each one's ack wait ends, and a fetch that took only the first of them would acknowledge
+        the rest unseen (`tests/workers/test_router_crash.py` lost one that way). So when a pull
+        does not follow the previous one delivery for delivery (the first after subscribing, a
+        gap, a redelivery), the router asks the consumer how many events are out and fetches
+        until it holds them all, then applies them in stream order. If they cannot all be had
+        within twice the ack wait, it applies none: they come back and are taken whole later.
+        """
+        held = {_stream_seq(msg): msg for msg in batch}
+        last = self._delivered.get(partition)
+        deliveries = sorted(
+            msg.metadata.sequence.consumer for msg in batch if msg.metadata.sequence
+        )
+        follows = last is not None and deliveries == list(range(last + 1, last + 1 + len(batch)))
+        if not follows or any((msg.metadata.num_delivered or 1) > 1 for msg in batch):
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 2 * self.settings.router_ack_wait_seconds
+            while (out := (await subscription.consumer_info()).num_ack_pending or 0) > len(held):
+                if loop.time() > deadline or self._stopping.is_set():
+                    self._delivered.pop(partition, None)
+                    return []
+                with contextlib.suppress(FetchTimeoutError, TimeoutError):
+                    more = await subscription.fetch(
+                        out - len(held),
+                        timeout=self.settings.router_ack_wait_seconds,
+                    )
+                    held.update((_stream_seq(msg), msg) for msg in more)
+            batch = [held[seq] for seq in sorted(held)]
+        self._delivered[partition] = max(
+            (msg.metadata.sequence.consumer for msg in batch if msg.metadata.sequence), default=0
+        )
+        return batch
 
     async def _subscribe(self, partition: int) -> JetStreamContext.PullSubscription:
         settings = self.settings
@@ -624,3 +667,7 @@ async def serve(settings: Settings) -> None:
     finally:
         await nc.drain()
         await engine.dispose()
+
+
+def _stream_seq(msg: Msg) -> int:
+    return msg.metadata.sequence.stream if msg.metadata.sequence else 0

@@ -102,3 +102,44 @@ async def test_two_routers_keep_each_customers_order_and_drain_on_stop(
         keys = []
     assert keys == []
     await connection.close()
+
+
+async def test_the_pull_after_a_crash_holds_every_event_the_dead_router_held(
+    settings: Settings, temporal_dev: Client, store: Store
+) -> None:
+    """A pull is settled by one ack-all on its newest event, which would also settle any older
+    event out but not in the pull. A dead router's events come back one ack wait after each was
+    fetched, so the next router must wait for all of them before it applies any."""
+    settings = settings.model_copy(
+        update={
+            "event_partitions": 1,
+            "router_batch": 20,
+            "router_ack_wait_seconds": 1.0,
+            "router_fetch_timeout_seconds": 5.0,
+        }
+    )
+    dead_connection = await nats.connect(settings.nats_url)
+    dead_js = dead_connection.jetstream()
+    await bus.ensure_streams(dead_js, settings)
+    for _ in range(15):
+        await bus.publish_event(dead_js, settings, track("Page Viewed", customer_id()))
+    dead = Router(dead_js, temporal_dev, store.sessions, settings, owner="dead")
+    subscription = await dead._subscribe(0)
+    # The dead router took its pull in two fetches, 0.3 s apart, and never acknowledged it.
+    taken = await subscription.fetch(1, timeout=2)
+    await asyncio.sleep(0.3)
+    taken += await subscription.fetch(14, timeout=2)
+    await dead_connection.close()
+
+    connection = await nats.connect(settings.nats_url)
+    try:
+        alive = Router(
+            connection.jetstream(), temporal_dev, store.sessions, settings, owner="alive"
+        )
+        pull = await alive._fetch(await alive._subscribe(0), 0)
+    finally:
+        await connection.close()
+
+    held = sorted(msg.metadata.sequence.stream for msg in taken if msg.metadata.sequence)
+    assert [msg.metadata.sequence.stream for msg in pull if msg.metadata.sequence] == held
+    assert all((msg.metadata.num_delivered or 1) == 2 for msg in pull)
