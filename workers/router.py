@@ -464,11 +464,12 @@ class Router:
                 if loop.time() > deadline or self._stopping.is_set():
                     self._delivered.pop(partition, None)
                     return []
+                # Events the server delivered after a fetch gave up wait in the client's
+                # buffer: take them at once. Others come back when their ack wait ends.
+                buffered = subscription.pending_msgs > 0
+                wait = _TOP_UP_SECONDS if buffered else self.settings.router_ack_wait_seconds
                 with contextlib.suppress(FetchTimeoutError, TimeoutError):
-                    more = await subscription.fetch(
-                        out - len(held),
-                        timeout=self.settings.router_ack_wait_seconds,
-                    )
+                    more = await subscription.fetch(out - len(held), timeout=wait)
                     held.update((_stream_seq(msg), msg) for msg in more)
             batch = [held[seq] for seq in sorted(held)]
         self._delivered[partition] = max(
