@@ -56,6 +56,18 @@ BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 
+async def local_activity(name: str, arg: Any, *, result_type: type | None = None) -> Any:
+    """Run one of the DSL's bookkeeping local activities (they only read and write the store):
+    all share one timeout and one retry policy."""
+    return await workflow.execute_local_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+        retry_policy=RETRY,
+    )
+
+
 def with_step(data: dict[str, Any], step: str | None) -> dict[str, Any]:
     """An audit row's data naming its step, when it has one."""
     return data if step is None else {**data, STEP_ID: step}
@@ -98,12 +110,10 @@ class Bookkeeping:
         first write (or, for a run recorded before that, written and decided now)."""
         self._queued = workflow.patched(PATCH_ONE_WRITE)
         if not self._queued:
-            entry: EntryResult = await workflow.execute_local_activity(
+            entry: EntryResult = await local_activity(
                 ACTIVITY_RECORD_ENTRY,
                 record,
                 result_type=EntryResult,
-                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-                retry_policy=RETRY,
             )
             return entry
         self._pending_entry = record
@@ -133,11 +143,9 @@ class Bookkeeping:
         if self._queued:
             self._pending_audits.append(record)
             return
-        await workflow.execute_local_activity(
+        await local_activity(
             ACTIVITY_RECORD_AUDIT,
             record,
-            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-            retry_policy=RETRY,
         )
 
     async def _write_pending(self) -> None:
@@ -154,12 +162,10 @@ class Bookkeeping:
                 return
             assert self._run is not None
             self._pending_entry, self._pending_audits = None, []
-            result: EntryResult = await workflow.execute_local_activity(
+            result: EntryResult = await local_activity(
                 ACTIVITY_RECORD_PROGRESS,
                 ProgressRecord(run=self._run, entry=entry, audits=audits),
                 result_type=EntryResult,
-                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-                retry_policy=RETRY,
             )
             if not result.entered:
                 self._refusal = result

@@ -41,11 +41,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from journeys.bookkeeping import (
-    BOOKKEEPING_TIMEOUT,
     RETRY,
     STEP_ID,
     Bookkeeping,
     NotEntered,
+    local_activity,
 )
 from journeys.contracts import (
     CATEGORIES,
@@ -317,11 +317,9 @@ class Journey(Bookkeeping):
             return self._not_entered(self._refusal)
         self._set_step(outcome.status, outcome.reason)
         self._seq += 1
-        await workflow.execute_local_activity(
+        await local_activity(
             ACTIVITY_RECORD_EXIT,
             ExitRecord(run=self._run, seq=self._seq, outcome=outcome, step=self._exit_step),
-            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-            retry_policy=RETRY,
         )
         return outcome
 
@@ -445,7 +443,7 @@ class Journey(Bookkeeping):
         self._checkpoint()
         assert self._run is not None
         await self._write_pending()
-        opens: datetime = await workflow.execute_local_activity(
+        opens: datetime = await local_activity(
             ACTIVITY_NEXT_WINDOW,
             WindowRequest(
                 customer_id=self._run.customer_id,
@@ -455,8 +453,6 @@ class Journey(Bookkeeping):
                 after=workflow.now(),
             ),
             result_type=datetime,
-            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-            retry_policy=RETRY,
         )
         days = ",".join(window.days)
         await self.sleep_until(
@@ -527,12 +523,10 @@ class Journey(Bookkeeping):
                 break
             await self._write_pending()
             # Local, like the other bookkeeping: it only reads and writes the store.
-            decision: ComplianceDecision = await workflow.execute_local_activity(
+            decision: ComplianceDecision = await local_activity(
                 ACTIVITY_CHECK_SEND,
                 ComplianceCheck(request=request, quiet_hours=window, deferred_until=deferred_until),
                 result_type=ComplianceDecision,
-                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-                retry_policy=RETRY,
             )
             if decision.action == SKIP:
                 self._checkpoint()
@@ -605,7 +599,7 @@ class Journey(Bookkeeping):
         assert self._run is not None
         await self._write_pending()
         self._seq += 1
-        await workflow.execute_local_activity(
+        await local_activity(
             ACTIVITY_UPDATE_TRAITS,
             TraitsUpdate(
                 run=self._run,
@@ -614,8 +608,6 @@ class Journey(Bookkeeping):
                 occurred_at=workflow.now(),
                 step=self._current_step_id,
             ),
-            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-            retry_policy=RETRY,
         )
         self._checkpoint()
 
@@ -723,13 +715,11 @@ class Journey(Bookkeeping):
         except NotEntered:
             return
         self._seq += 1
-        await workflow.execute_local_activity(
+        await local_activity(
             ACTIVITY_RECORD_CONVERSION,
             ConversionRecord(
                 run=self._run, seq=self._seq, event=event, revenue=revenue, holdout=self._holdout
             ),
-            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-            retry_policy=RETRY,
         )
         self._converted = True
 
@@ -762,12 +752,10 @@ class Journey(Bookkeeping):
         assert self._run is not None and self.trigger is not None
         # The entry merges the trigger's traits: write it before reading them.
         await self._write_pending()
-        traits: dict[str, Any] = await workflow.execute_local_activity(
+        traits: dict[str, Any] = await local_activity(
             ACTIVITY_CUSTOMER_TRAITS,
             self._run.customer_id,
             result_type=dict,
-            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-            retry_policy=RETRY,
         )
         received = self._inbox[self._inbox.index(self.trigger) + 1 :]
         return scope(
