@@ -20,8 +20,8 @@ refused entry discards them and ends the run as ``not_entered`` (or ``duplicate`
 The holdout draw is a hash of the run id (:func:`in_holdout`), so the workflow knows it at once
 and the store records the same answer.
 
-Runs recorded before this change (without the :data:`PATCH_ONE_WRITE` marker) write each row at
-once, as they did, so their histories replay unchanged.
+Runs recorded before this change (start version 1 without the ``one-bookkeeping-write`` marker:
+journeys/changes.py) write each row at once, as they did, so their histories replay unchanged.
 
 Workflow code: deterministic, free of I/O (see journeys/dsl.py).
 """
@@ -36,6 +36,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from journeys.changes import ONE_BOOKKEEPING_WRITE, takes
 from journeys.contracts import (
     AuditRecord,
     EntryRecord,
@@ -48,7 +49,6 @@ from journeys.contracts import (
 ACTIVITY_RECORD_ENTRY = "journeys.record_entry"
 ACTIVITY_RECORD_AUDIT = "journeys.record_audit"
 ACTIVITY_RECORD_PROGRESS = "journeys.record_progress"
-PATCH_ONE_WRITE = "one-bookkeeping-write"
 # The key of an audit row's data that names the step it belongs to (see journeys/dsl.py).
 STEP_ID = "step_id"
 
@@ -96,7 +96,7 @@ class Bookkeeping:
     _current_step_id: str | None
 
     def __init__(self) -> None:
-        # False for runs recorded before PATCH_ONE_WRITE: each row is written at once.
+        # False for runs recorded before ONE_BOOKKEEPING_WRITE: each row is written at once.
         self._queued = False
         self._pending_entry: EntryRecord | None = None
         self._pending_audits: list[AuditRecord] = []
@@ -105,10 +105,12 @@ class Bookkeeping:
         # The store's answer when it refused the entry (``entered`` False).
         self._refusal: EntryResult | None = None
 
-    async def _enter(self, record: EntryRecord, holdout_percent: float) -> EntryResult:
+    async def _enter(
+        self, record: EntryRecord, holdout_percent: float, start_version: int
+    ) -> EntryResult:
         """The run's entry: queued with the audit rows that follow it, to be decided in the
         first write (or, for a run recorded before that, written and decided now)."""
-        self._queued = workflow.patched(PATCH_ONE_WRITE)
+        self._queued = takes(start_version, ONE_BOOKKEEPING_WRITE)
         if not self._queued:
             entry: EntryResult = await local_activity(
                 ACTIVITY_RECORD_ENTRY,

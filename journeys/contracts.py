@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from journeys.changes import START_VERSION
+
 EVENT_SIGNAL = "event"
 CURRENT_STEP_QUERY = "current_step"
 RECEIVED_EVENTS_QUERY = "received_events"
@@ -50,7 +52,9 @@ class JourneyStart:
     journey_version: int
     customer_id: str
     time_scale: float = 1.0
-    version: int = 1
+    # Which changes to the workflow the run takes (journeys/changes.py). Recorded inputs hold
+    # the version they were started with, so raising the default leaves them as they were.
+    version: int = START_VERSION
     # Set when the run is entered by something other than an event signal: the inactivity
     # watcher enters a customer with a synthetic "no Login for 7 d" event.
     trigger: JourneyEvent | None = None

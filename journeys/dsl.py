@@ -47,6 +47,7 @@ from journeys.bookkeeping import (
     NotEntered,
     local_activity,
 )
+from journeys.changes import COMPLIANCE_CHECK, takes
 from journeys.contracts import (
     CATEGORIES,
     CURRENT_STEP_QUERY,
@@ -90,8 +91,6 @@ ACTIVITY_UPDATE_TRAITS = "journeys.update_traits"
 ACTIVITY_NEXT_WINDOW = "journeys.next_window"
 ACTIVITY_EMIT = "journeys.emit_event"
 ACTIVITY_WEBHOOK = "journeys.call_webhook"
-# Runs started before the compliance check replay their sends without it.
-_PATCH_COMPLIANCE = "compliance-check"
 # An operator's stop (api/run_control.py): the signal, and the status the run ends with.
 CANCEL_SIGNAL = "cancel"
 CANCELLED = "cancelled"
@@ -277,6 +276,7 @@ class Journey(Bookkeeping):
                 entry_key=start.entry_key,
             ),
             self.spec.entry.holdout_percent,
+            start.version,
         )
         if not entry.entered:
             return self._not_entered(entry)
@@ -502,7 +502,9 @@ class Journey(Bookkeeping):
         if kind not in CATEGORIES:
             raise JourneyError(f"step {step_id!r}: category {kind!r} is not one of {CATEGORIES}")
         window = _quiet_hours_arg(step_id, quiet_hours)
-        checked = workflow.patched(_PATCH_COMPLIANCE)
+        # Runs started before the compliance check replay their sends without it.
+        assert self._start is not None
+        checked = takes(self._start.version, COMPLIANCE_CHECK)
         deferred_until: datetime | None = None
         while True:
             self._set_step("send", f"sending {template} by {channel}")

@@ -132,6 +132,12 @@ SCENARIOS: dict[str, Scenario] = {
     "cart_recovery_exited_one_write": Scenario(cart_exited),
     "welcome_series_activated_one_write": Scenario(welcome_activated),
     "definition_tour_one_write": Scenario(definition_tour),
+    # Recorded once new runs took their changes by start version 2 instead of patch markers
+    # (journeys/changes.py).
+    "cart_recovery_completed_v2": Scenario(cart_completed),
+    "cart_recovery_exited_v2": Scenario(cart_exited),
+    "welcome_series_activated_v2": Scenario(welcome_activated),
+    "definition_tour_v2": Scenario(definition_tour),
 }
 
 

@@ -2,13 +2,16 @@
 (journeys/bookkeeping.py), on Temporal's time-skipping server with the real worker and router.
 
 Three writes there (entry, "entered", "waiting") were most of what a journey's start cost on top
-of a raw signal-with-start (docs/scaling.md); the history is where that shows.
+of a raw signal-with-start (docs/scaling.md); the history is where that shows. So does a patch
+marker, with the search-attribute upsert that comes with it: a new run takes its changes by its
+start version instead (journeys/changes.py).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -16,10 +19,13 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.bookkeeping import ACTIVITY_RECORD_PROGRESS
+from journeys.changes import ONE_BOOKKEEPING_WRITE
+from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart
 from journeys.examples import CartRecovery
 from journeys.registry import register_code_journeys
 from journeys.routing import load_index
 from journeys.temporal import workflow_id
+from journeys.workflow_ids import run_search_attributes
 from tests.conftest import Store
 from tests.helpers import audit_of, customer_id, journey_outcome, runs_of, track
 from workers.router import EventRouter
@@ -33,6 +39,32 @@ async def router(time_skipping: WorkflowEnvironment, store: Store) -> AsyncItera
         yield EventRouter(
             time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
         )
+
+
+def _first_task_commands(history: WorkflowHistory) -> list[str]:
+    """What the run's first workflow task did: its events up to and including its timer."""
+    events = iter(history.events)
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            break
+    names = []
+    for event in events:
+        names.append(EventType.Name(event.event_type))
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            return names
+    raise AssertionError("the run never started a timer")
+
+
+def _patches(history: WorkflowHistory) -> list[str]:
+    """The patch markers in a history."""
+    return [
+        json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)[
+            "id"
+        ]
+        for event in history.events
+        if event.HasField("marker_recorded_event_attributes")
+        and event.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
 
 
 def _local_activities(history: WorkflowHistory, until: EventType.ValueType) -> list[str]:
@@ -64,4 +96,59 @@ async def test_the_first_task_enters_the_run_and_audits_it_in_one_write(
     rows = [row for row in await audit_of(store.sessions, customer) if row.run_id == run.id]
     assert [row.seq for row in rows] == list(range(1, len(rows) + 1))
     assert [row.kind for row in rows[:2]] == ["entered", "waiting"]
+    assert run.status == "completed"
+
+
+async def test_a_new_run_takes_its_changes_without_a_marker(
+    time_skipping: WorkflowEnvironment, router: EventRouter
+) -> None:
+    """No patch marker and no ``TemporalChangeVersion`` upsert: the first task is the one
+    bookkeeping write and the timer."""
+    customer = customer_id()
+    wid = workflow_id("cart-recovery", customer)
+
+    await router.route(track("Cart Abandoned", customer, cart_id="K1", total=10))
+    await journey_outcome(time_skipping, wid)
+
+    history = await time_skipping.client.get_workflow_handle(wid).fetch_history()
+    assert _first_task_commands(history) == [
+        "EVENT_TYPE_MARKER_RECORDED",
+        "EVENT_TYPE_TIMER_STARTED",
+    ]
+    assert _patches(history) == []
+
+
+async def test_a_run_started_as_version_1_takes_the_change_by_its_marker(
+    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+) -> None:
+    """A starter still on the old code (a rolling deploy) starts version 1 runs: they take the
+    one-write bookkeeping through the patch, as runs did before start versions."""
+    customer = customer_id()
+    wid = workflow_id("cart-recovery", customer)
+    trigger = JourneyEvent(
+        name="Cart Abandoned",
+        message_id=f"m-{customer}",
+        customer_id=customer,
+        timestamp=datetime.now(UTC),
+        properties={"cart_id": "K1", "total": 10},
+    )
+    await time_skipping.client.start_workflow(
+        CartRecovery.spec.workflow_type,
+        JourneyStart(
+            journey_key="cart-recovery", journey_version=1, customer_id=customer, version=1
+        ),
+        id=wid,
+        task_queue=store.settings.task_queue,
+        start_signal=EVENT_SIGNAL,
+        start_signal_args=[trigger],
+        search_attributes=run_search_attributes(customer, "cart-recovery", 1),
+    )
+    await journey_outcome(time_skipping, wid)
+
+    history = await time_skipping.client.get_workflow_handle(wid).fetch_history()
+    assert _patches(history)[0] == ONE_BOOKKEEPING_WRITE
+    assert _local_activities(history, EventType.EVENT_TYPE_TIMER_STARTED) == [
+        ACTIVITY_RECORD_PROGRESS
+    ]
+    [run] = await runs_of(store.sessions, customer)
     assert run.status == "completed"
