@@ -14,10 +14,16 @@ import sys
 from pathlib import Path
 
 FIGURES = {
-    "raw_temporal": ("starts_per_second", "call_latency_at_max", "to_first_workflow_task", "cpu"),
+    "raw_temporal": (
+        "starts_per_second",
+        "completed_per_second",
+        "call_latency_at_max",
+        "to_first_workflow_task",
+        "cpu",
+    ),
     "raw_nats": ("messages_per_second", "cpu"),
     "non_matching": ("events_per_second", "cpu"),
-    "matching": ("events_per_second", "runs_started", "cpu"),
+    "matching": ("events_per_second", "waiting_per_second", "runs_started", "cpu"),
     "send_capacity": ("journeys_per_second", "seconds", "cpu"),
     "latency": (
         "rate_per_second",
@@ -36,6 +42,7 @@ FIGURES = {
 }
 RATIOS = {
     "matching_vs_raw_temporal",
+    "runs_waiting_vs_raw_completed",
     "non_matching_vs_raw_nats",
     "first_task_p50_vs_raw",
     "first_task_p99_vs_raw",

@@ -1,9 +1,11 @@
 """Ours, matching events: triggers the router turns into signal-with-starts of journeys.
 
 Throughput: a backlog of "Bench Wait" triggers, published while the router is stopped, drained
-by a freshly started ``journeys router``; each starts a run that waits on a timer until one
-common instant, so the same phase gives the memory figure (worker RSS with N journeys waiting)
-and checks that every run completes when its timer fires.
+by a freshly started ``journeys router``, in events per second; and the rate at which the runs
+reach their timer (router start to the last run's first wait), which is what the worker
+sustains. Each run waits on its timer until one common instant, so the same phase gives the
+memory figure (worker RSS with N journeys waiting) and checks that every run completes when its
+timer fires.
 
 Send capacity: a backlog of "Bench Send" triggers (a zero-delay send each) published at once;
 the rate at which they are delivered is the maximum rate of that workload.
@@ -84,6 +86,7 @@ async def throughput_and_memory(
     async with sampler:
         steps.step("ours, matching: router starts journeys", n)
         with CpuMeter(stack) as meter:  # the router's CPU includes its start-up
+            router_started = time.perf_counter()
             await stack.start_child("router")
             drain = await router_drain(stack, n, steps, timeout=max(300.0, n / 10))
 
@@ -99,6 +102,7 @@ async def throughput_and_memory(
 
         until_wake = (wake_at - datetime.now(UTC)).total_seconds()
         await wait_until(all_waiting, timeout=max(until_wake, 0) + 60, interval=0.5)
+        to_first_wait = time.perf_counter() - router_started
         await asyncio.sleep(1.0)  # let the worker settle after its last task
         active = await _count(stack, runs.where(of_run, JourneyRun.status == "active"))
         rss_waiting = sampler.now()
@@ -130,6 +134,9 @@ async def throughput_and_memory(
         "events": n,
         "seconds": round(drain.seconds, 3),
         "events_per_second": round(drain.per_second, 1),
+        # Runs that reached their first wait before the timers fired (every run, unless the
+        # worker fell that far behind), per second since the router started.
+        "waiting_per_second": round(seen / to_first_wait, 1),
         "runs_started": started,
         "cpu": meter.result(n),
     }

@@ -32,6 +32,9 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         "matching_vs_raw_temporal": _ratio(
             results["matching"]["events_per_second"], raw_t["starts_per_second"]
         ),
+        "runs_waiting_vs_raw_completed": _ratio(
+            results["matching"]["waiting_per_second"], raw_t["completed_per_second"]
+        ),
         "non_matching_vs_raw_nats": _ratio(
             results["non_matching"]["events_per_second"],
             results["raw_nats"]["messages_per_second"],
@@ -122,6 +125,12 @@ def table(results: dict[str, Any]) -> Table:
         _fmt(raw_t["starts_per_second"]),
         _fmt(results["matching"]["events_per_second"]),
         _fmt(r["matching_vs_raw_temporal"]),
+    )
+    t.add_row(
+        "runs at their first wait/s (vs trivial runs completed/s)",
+        _fmt(raw_t["completed_per_second"]),
+        _fmt(results["matching"]["waiting_per_second"]),
+        _fmt(r["runs_waiting_vs_raw_completed"]),
     )
     t.add_row(
         "zero-delay send journeys/s, publish to delivery (vs signal-with-start/s)",
