@@ -147,7 +147,7 @@ class JourneyActivities:
                     )
                 )
             if first is None or first == run.run_id:
-                raise  # a race on the profile row: Temporal retries the activity
+                raise  # not another run's entry: Temporal retries the activity
             log.info(
                 "%s: trigger %s already entered run %s",
                 run.workflow_id,

@@ -14,7 +14,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from journeys.store.models import Customer, CustomerAlias
@@ -97,15 +98,34 @@ async def profile(session: AsyncSession, customer_id: str) -> Customer | None:
 async def merge_traits(
     session: AsyncSession, customer_id: str, traits: Mapping[str, Any]
 ) -> Customer:
-    """Merge ``traits`` into the profile (new values win), creating the profile if needed."""
+    """Merge ``traits`` into the profile (new values win), creating the profile if needed.
+
+    Two writers may create the same profile at once: an event that starts two journeys for a
+    customer seen for the first time enters both runs together, and each entry merges the
+    event's traits. So the profile is created by an insert that yields to a row already there,
+    then read back: the second writer merges into the first one's row instead of failing on
+    the primary key (and retrying its whole entry a second later)."""
     customer = await session.get(Customer, customer_id)
     if customer is None:
-        customer = Customer(id=customer_id, traits={})
-        session.add(customer)
+        await session.execute(_insert_if_absent(session, customer_id))
+        customer = await session.get(Customer, customer_id)
+        assert customer is not None
     if traits or customer.traits is None:
         customer.traits = {**(customer.traits or {}), **traits}
     _mirror(customer)
     return customer
+
+
+def _insert_if_absent(session: AsyncSession, customer_id: str) -> Insert:
+    """An empty profile for ``customer_id``, unless one exists (both stores say it this way)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert if postgres else sqlite.insert
+    statement: Insert = (
+        insert(Customer)
+        .values(id=customer_id, traits={})
+        .on_conflict_do_nothing(index_elements=[Customer.id])
+    )
+    return statement
 
 
 async def link(session: AsyncSession, alias_id: str, customer_id: str, *, source: str) -> bool:
