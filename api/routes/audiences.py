@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.auth import PrincipalDep, log_change
 from api.deps import JetStreamDep, SessionDep, SettingsDep, TemporalDep
-from api.routes.customers import NO_NUL
+from api.params import NO_NUL, JourneyKey
 from api.routes.runs import json_problem
 from journeys.audience_lists import drop_list, save_list
 from journeys.audiences import (
@@ -49,9 +49,6 @@ JSON_TYPES = {"application/json", ""}
 # Problems named per upload: the first few are enough to fix a file.
 SHOWN_PROBLEMS = 10
 UPLOAD_ACTION = "audience.upload"
-
-JourneyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
-
 
 EXAMPLE_UPLOAD: dict[str, Any] = {
     "journey": "win-back",

@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import Annotated, Any, Protocol
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import PrincipalDep
 from api.current_steps import current_steps
 from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.params import NO_NUL, CustomerId
 from api.redaction import Redactor
 from api.run_out import RunOut
 from journeys.contracts import StepState
@@ -27,10 +28,6 @@ from journeys.store.timeline import customer_history
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 # PostgreSQL refuses text holding NUL: such input is a 422 naming its field, not a 500.
-NO_NUL = r"^[^\x00]*$"
-CustomerId = Annotated[
-    str, Path(min_length=1, max_length=200, pattern=NO_NUL, description="Any id of the customer")
-]
 
 
 class DeliveryOut(BaseModel):

@@ -19,7 +19,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -33,6 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import PrincipalDep, log_change
 from api.deps import SessionDep, TemporalDep
+from api.params import NO_NUL, CustomerId
 from journeys.store import erasure
 from journeys.store.customers import Identity
 from journeys.store.models import JourneyDefinition, JourneyRun
@@ -55,12 +56,6 @@ TEMPORAL_TIMEOUT = timedelta(seconds=10)
 # holding them are found through the store's runs only.
 _UNQUOTABLE = frozenset("'\"\\\n\r\t")
 
-# PostgreSQL refuses text holding NUL: such input is a 422 naming its field, not a 500.
-NO_NUL = r"^[^\x00]*$"
-CustomerId = Annotated[
-    str,
-    Path(min_length=1, max_length=200, pattern=NO_NUL, description="Any id of the customer"),
-]
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "Nothing is held about this customer (or it was erased)"}

@@ -29,7 +29,7 @@ from temporalio.client import Client
 
 from api.auth import PrincipalDep
 from api.deps import SessionDep, TemporalDep
-from api.routes.customers import NO_NUL
+from api.params import NO_NUL, JourneyKey
 from api.run_control import TemporalUnavailable, cancel_runs, send_event
 from api.run_out import RUN_EXAMPLE, RunOut
 from journeys.contracts import JourneyOutcome
@@ -54,7 +54,6 @@ CANCEL_WAIT_SECONDS = 5.0
 SAMPLE_SIZE = 10
 MAX_REASON = 500
 
-JourneyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 CustomerRef = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 Reason = Annotated[
     str,

@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import PrincipalDep
 from api.deps import SessionDep, SettingsDep
+from api.params import NO_NUL, CustomerId
 from api.redaction import Redactor
-from api.routes.customers import NO_NUL, CustomerId, temporal_ui_link
+from api.routes.customers import temporal_ui_link
 from api.run_out import RunOut
 from journeys.settings import Settings
 from journeys.store import customers
