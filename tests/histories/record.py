@@ -8,7 +8,8 @@ a production server would hold. The demo clock (``time_scale``, recorded in the 
 keeps the waits short. Record a
 history *before* changing a journey or the DSL, commit it, and from then on
 ``tests/journeys/test_replay.py`` proves that runs started on the old code still replay: a
-change that would break them must sit behind ``workflow.patched``.
+change that would break them must sit behind ``workflow.patched`` (for the DSL's own changes, a
+start version: journeys/changes.py).
 
 Recording again overwrites the file, so only do it for a new scenario: an old history is the
 evidence, not a fixture to refresh.
