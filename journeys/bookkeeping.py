@@ -41,6 +41,7 @@ from journeys.contracts import (
     AuditRecord,
     EntryRecord,
     EntryResult,
+    JourneyStart,
     ProgressRecord,
     RunRef,
     StepState,
@@ -88,8 +89,9 @@ class NotEntered(BaseException):
 
 class Bookkeeping:
     """The bookkeeping half of :class:`journeys.dsl.Journey` (a mixin: it shares the run's
-    reference, audit sequence, current step and declarative step id)."""
+    input, reference, audit sequence, current step and declarative step id)."""
 
+    _start: JourneyStart | None
     _run: RunRef | None
     _seq: int
     _step: StepState
@@ -105,12 +107,11 @@ class Bookkeeping:
         # The store's answer when it refused the entry (``entered`` False).
         self._refusal: EntryResult | None = None
 
-    async def _enter(
-        self, record: EntryRecord, holdout_percent: float, start_version: int
-    ) -> EntryResult:
+    async def _enter(self, record: EntryRecord, holdout_percent: float) -> EntryResult:
         """The run's entry: queued with the audit rows that follow it, to be decided in the
         first write (or, for a run recorded before that, written and decided now)."""
-        self._queued = takes(start_version, ONE_BOOKKEEPING_WRITE)
+        assert self._start is not None
+        self._queued = takes(self._start.version, ONE_BOOKKEEPING_WRITE)
         if not self._queued:
             entry: EntryResult = await local_activity(
                 ACTIVITY_RECORD_ENTRY,

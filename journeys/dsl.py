@@ -276,7 +276,6 @@ class Journey(Bookkeeping):
                 entry_key=start.entry_key,
             ),
             self.spec.entry.holdout_percent,
-            start.version,
         )
         if not entry.entered:
             return self._not_entered(entry)
