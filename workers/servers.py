@@ -77,6 +77,13 @@ def temporal_command(
         "JourneyKey=Keyword",
         "--search-attribute",
         "JourneyVersion=Int",
+        # The dev server turns Temporal's search-attribute cache off unless told otherwise, so
+        # every start that carries attributes read them from SQLite again: two cluster-metadata
+        # reads and a namespace read per journey start, on the one connection every call
+        # shares. The attributes above are registered before the server serves, so the cache
+        # is never stale here (docs/scaling.md, "The dev server's search-attribute cache").
+        "--dynamic-config-value",
+        "system.forceSearchAttributesCacheRefreshOnRead=false",
     ]
     if ui_port is None:
         command.append("--headless")
