@@ -14,6 +14,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from journeys.converter import DATA_CONVERTER
 from journeys.settings import Settings
 from journeys.workflow_ids import (
     CUSTOMER_ID,
@@ -46,7 +47,11 @@ _INDEXED = {
 
 
 async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=DATA_CONVERTER,
+    )
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:

@@ -18,6 +18,7 @@ from journeys.channels import Provider, build_providers, close_providers
 from journeys.channels.webhook import WebhookProvider
 from journeys.compliance import Policy
 from journeys.compliance_activities import ComplianceActivities
+from journeys.converter import with_journeys_converter
 from journeys.dsl import Journey
 from journeys.inactivity import InactivityWatcher
 from journeys.interpreter import DefinitionJourney
@@ -137,7 +138,7 @@ def build_worker(
     # Audience imports read their lists from NATS, over a connection of their own.
     audiences = AudienceActivities(sessions, settings)
     return JourneyWorker(
-        client,
+        with_journeys_converter(client),
         providers=providers,
         step_clients=[publisher, webhooks, audiences],
         sessions=sessions,
