@@ -14,10 +14,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from journeys.store.db import insert_or_skip
 from journeys.store.models import Customer, CustomerAlias
 
 # Traits mirrored into columns: support finds customers by address, sends read the timezone.
@@ -107,25 +107,14 @@ async def merge_traits(
     the primary key (and retrying its whole entry a second later)."""
     customer = await session.get(Customer, customer_id)
     if customer is None:
-        await session.execute(_insert_if_absent(session, customer_id))
+        empty = {"id": customer_id, "traits": {}}
+        await session.execute(insert_or_skip(session, Customer, [Customer.id]).values(empty))
         customer = await session.get(Customer, customer_id)
         assert customer is not None
     if traits or customer.traits is None:
         customer.traits = {**(customer.traits or {}), **traits}
     _mirror(customer)
     return customer
-
-
-def _insert_if_absent(session: AsyncSession, customer_id: str) -> Insert:
-    """An empty profile for ``customer_id``, unless one exists (both stores say it this way)."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    insert = postgresql.insert if postgres else sqlite.insert
-    statement: Insert = (
-        insert(Customer)
-        .values(id=customer_id, traits={})
-        .on_conflict_do_nothing(index_elements=[Customer.id])
-    )
-    return statement
 
 
 async def link(session: AsyncSession, alias_id: str, customer_id: str, *, source: str) -> bool:

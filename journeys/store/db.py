@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Insert, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,6 +29,18 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 def create_sessions(engine: AsyncEngine) -> Sessions:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def insert_or_skip(session: AsyncSession, model: type[Any], key: list[Any]) -> Insert:
+    """An insert into ``model`` that skips rows whose ``key`` columns are already taken: one
+    statement, so writers racing on the same row cannot collide. Both stores say it the same
+    way, through their own dialect's ``ON CONFLICT DO NOTHING``."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing(index_elements=key)
+    if dialect == "sqlite":
+        return sqlite.insert(model).on_conflict_do_nothing(index_elements=key)
+    raise NotImplementedError(f"no insert-or-skip for the {dialect} dialect")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

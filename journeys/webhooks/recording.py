@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from journeys.events import Event
+from journeys.store.db import insert_or_skip
 from journeys.store.models import DeliveryEvent
 from journeys.webhooks import names
 from journeys.webhooks.mapping import parse_delivery_id
@@ -78,15 +77,4 @@ async def record_delivery_events(session: AsyncSession, events: Iterable[Event])
     rows = [row for row in map(delivery_event_row, events) if row is not None]
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement: Any = postgresql_insert(DeliveryEvent).on_conflict_do_nothing(
-            index_elements=["message_id"]
-        )
-    elif dialect == "sqlite":
-        statement = sqlite_insert(DeliveryEvent).on_conflict_do_nothing(
-            index_elements=["message_id"]
-        )
-    else:
-        raise NotImplementedError(f"no idempotent insert for the {dialect} dialect")
-    await session.execute(statement, rows)
+    await session.execute(insert_or_skip(session, DeliveryEvent, ["message_id"]), rows)
