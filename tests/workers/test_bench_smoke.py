@@ -21,6 +21,7 @@ FIGURES = {
         "to_first_workflow_task",
         "cpu",
     ),
+    "raw_temporal_after": ("starts_per_second", "completed_per_second", "cpu"),
     "raw_nats": ("messages_per_second", "cpu"),
     "non_matching": ("events_per_second", "cpu"),
     "matching": ("events_per_second", "waiting_per_second", "runs_started", "cpu"),
@@ -38,10 +39,13 @@ FIGURES = {
         "worker_rss_waiting_mib",
         "worker_rss_peak_mib",
         "all_completed",
+        "timers_fired_during_pause",
     ),
 }
 RATIOS = {
     "matching_vs_raw_temporal",
+    "matching_vs_raw_before",
+    "matching_vs_raw_after",
     "runs_waiting_vs_raw_completed",
     "non_matching_vs_raw_nats",
     "first_task_p50_vs_raw",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,8 +56,20 @@ async def _count(stack: BenchStack, query: Any) -> int:
 
 
 async def throughput_and_memory(
-    stack: BenchStack, sizes: BenchSizes, steps: Steps
+    stack: BenchStack,
+    sizes: BenchSizes,
+    steps: Steps,
+    *,
+    while_waiting: Callable[[], Awaitable[None]] | None = None,
+    while_waiting_seconds: float = 0.0,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The matching rate, then memory with every run waiting on its timer.
+
+    ``while_waiting`` runs once every run waits and the memory figure is taken, before the
+    timers fire: the bench measures raw Temporal again there, on the server as our phase left
+    it. Its expected duration, ``while_waiting_seconds``, is added to the time the timers
+    give; ``memory["timers_fired_during_pause"]`` says if they fired before it was done.
+    """
     n = sizes.waiting_journeys
     tag = run_tag()
     prefix = f"bench-wait-{tag}-"
@@ -70,7 +83,8 @@ async def throughput_and_memory(
     # through; a run started after the instant completes at once, and ``waiting_at_once`` shows.
     pilot_rate = await _pilot(stack, max(20, min(1000, n // 10)), steps)
     expected = n / _PUBLISH_RATE_GUESS + n / (0.8 * pilot_rate)
-    wake_at = datetime.now(UTC) + timedelta(seconds=expected + sizes.wake_margin_seconds)
+    margin = sizes.wake_margin_seconds + while_waiting_seconds
+    wake_at = datetime.now(UTC) + timedelta(seconds=expected + margin)
     await stack.stop_child("router")
     steps.step("ours, matching: publishing triggers", n)
     await publish_many(stack, [wait_trigger(f"{prefix}{i}", wake_at) for i in range(n)], steps)
@@ -107,6 +121,9 @@ async def throughput_and_memory(
         active = await _count(stack, runs.where(of_run, JourneyRun.status == "active"))
         rss_waiting = sampler.now()
         peak_before_wake = sampler.peak
+        if while_waiting is not None:
+            await while_waiting()
+        fired_during_pause = while_waiting is not None and datetime.now(UTC) >= wake_at
 
         wait_left = (wake_at - datetime.now(UTC)).total_seconds()
         steps.step(f"memory: timers fire in {max(wait_left, 0):.0f} s", None)
@@ -150,6 +167,7 @@ async def throughput_and_memory(
         "completed": completed_seen,
         "all_completed": completed_seen >= n,
         "seconds_to_complete_after_wake": round(completion_seconds, 1),
+        "timers_fired_during_pause": fired_during_pause,
         "rss_samples": [(round(t, 2), mib(rss)) for t, rss in even_sample(sampler.samples, 1500)],
     }
     return matching, memory

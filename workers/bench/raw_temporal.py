@@ -8,6 +8,11 @@ completed per second (from the first call to the last run's completion: the rate
 sustains, not only the rate the server accepts calls). Latency is measured at half the call
 rate, from the call to the run's first workflow task (Temporal's own timestamp), once every
 sampled run has completed.
+
+The bench measures throughput twice, before and after our matching phase (``label`` tells the
+two apart, and only the first measures latency): the server slows as its database fills, so a
+baseline taken only on the fresh server would flatter raw (docs/scaling.md, "Raw measured on
+both sides").
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from temporalio.client import Client
 
 from workers.bench import raw_worker
 from workers.bench.config import BenchSizes
@@ -28,7 +36,14 @@ from workers.bench.trivial import SIGNAL, TASK_QUEUE, BenchTrivial
 RAW_WORKER = "raw-worker"
 
 
-async def measure(stack: BenchStack, sizes: BenchSizes, steps: Steps) -> dict[str, Any]:
+async def measure(
+    stack: BenchStack,
+    sizes: BenchSizes,
+    steps: Steps,
+    *,
+    label: str = "raw Temporal",
+    with_latency: bool = True,
+) -> dict[str, Any]:
     client = stack.temporal
     run = uuid.uuid4().hex[:8]
     concurrency = stack.settings.router_concurrency
@@ -58,7 +73,7 @@ async def measure(stack: BenchStack, sizes: BenchSizes, steps: Steps) -> dict[st
         str(pollers),
     )
     try:
-        steps.step("raw Temporal: signal-with-start", sizes.raw_starts)
+        steps.step(f"{label}: signal-with-start", sizes.raw_starts)
 
         async def throughput_call(i: int) -> None:
             await start(f"bench-raw/{run}/{i}")
@@ -75,45 +90,63 @@ async def measure(stack: BenchStack, sizes: BenchSizes, steps: Steps) -> dict[st
         rate = sizes.raw_starts / elapsed
         rpc_at_max = summary_ms(rpc)
         # Latency is measured on an idle system: first let the worker finish the backlog.
-        steps.step("raw Temporal: worker catches up", sizes.raw_starts)
+        steps.step(f"{label}: worker catches up", sizes.raw_starts)
         await pool(sizes.raw_starts, concurrency, finished_backlog)
         to_completion = time.perf_counter() - began
 
-        half = rate / 2
-        steps.step(f"raw Temporal: latency at {half:.0f}/s", int(half * sizes.latency_seconds))
-        started: dict[str, float] = {}
-
-        async def latency_call(i: int) -> None:
-            workflow_id = f"bench-raw-latency/{run}/{i}"
-            started[workflow_id] = time.time()
-            await start(workflow_id)
-
+        throughput = {
+            "starts": sizes.raw_starts,
+            "concurrency": concurrency,
+            "seconds": round(elapsed, 3),
+            "starts_per_second": round(rate, 1),
+            "completed_per_second": round(sizes.raw_starts / to_completion, 1),
+            "call_latency_at_max": rpc_at_max,
+            "cpu": meter.result(sizes.raw_starts),
+        }
+        if not with_latency:
+            return throughput
         rpc.clear()
-        await paced(half, sizes.latency_seconds, latency_call, steps)
-        rpc_at_half = summary_ms(rpc)
-        sample = dict(even_sample(list(started.items()), sizes.latency_sample))
-        steps.step("raw Temporal: runs complete", len(sample))
-
-        async def finished(workflow_id: str) -> None:
-            await client.get_workflow_handle(workflow_id).result()
-            steps.advance()
-
-        await asyncio.wait_for(
-            asyncio.gather(*(finished(wid) for wid in sample)),
-            timeout=sizes.completion_timeout_seconds,
-        )
-        steps.step("raw Temporal: reading histories", None)
-        to_task, _ = await latencies(client, sample)
+        return throughput | await _latency(client, run, rate / 2, sizes, steps, start, rpc, label)
     finally:
         await stack.stop_child(RAW_WORKER)
+
+
+async def _latency(
+    client: Client,
+    run: str,
+    half: float,
+    sizes: BenchSizes,
+    steps: Steps,
+    start: Callable[[str], Awaitable[None]],
+    rpc: list[float],
+    label: str,
+) -> dict[str, Any]:
+    """Calls paced at ``half`` the measured rate: call latency, and call -> first workflow task
+    of an even sample once every sampled run has completed."""
+    steps.step(f"{label}: latency at {half:.0f}/s", int(half * sizes.latency_seconds))
+    started: dict[str, float] = {}
+
+    async def latency_call(i: int) -> None:
+        workflow_id = f"bench-raw-latency/{run}/{i}"
+        started[workflow_id] = time.time()
+        await start(workflow_id)
+
+    await paced(half, sizes.latency_seconds, latency_call, steps)
+    rpc_at_half = summary_ms(rpc)
+    sample = dict(even_sample(list(started.items()), sizes.latency_sample))
+    steps.step(f"{label}: runs complete", len(sample))
+
+    async def finished(workflow_id: str) -> None:
+        await client.get_workflow_handle(workflow_id).result()
+        steps.advance()
+
+    await asyncio.wait_for(
+        asyncio.gather(*(finished(wid) for wid in sample)),
+        timeout=sizes.completion_timeout_seconds,
+    )
+    steps.step(f"{label}: reading histories", None)
+    to_task, _ = await latencies(client, sample)
     return {
-        "starts": sizes.raw_starts,
-        "concurrency": concurrency,
-        "seconds": round(elapsed, 3),
-        "starts_per_second": round(rate, 1),
-        "completed_per_second": round(sizes.raw_starts / to_completion, 1),
-        "call_latency_at_max": rpc_at_max,
-        "cpu": meter.result(sizes.raw_starts),
         "latency_rate_per_second": round(half, 1),
         "call_latency_at_half": rpc_at_half,
         "to_first_workflow_task": summary_ms(to_task),

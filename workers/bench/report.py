@@ -23,17 +23,39 @@ def _ratio(ours: float | None, raw: float | None) -> float | None:
     return round(ours / raw, 3)
 
 
+def bracketed(results: dict[str, Any], figure: str) -> float | None:
+    """Raw Temporal's ``figure``, the mean of its measures before and after our matching phase.
+
+    The server slows as its database fills: raw measured only first, on the fresh server, is
+    faster than the server our phase ran on; measured only after, slower. The mean of the two
+    stands for the server as our phase found it (docs/scaling.md, "Raw measured on both
+    sides"). Both measures are in the results and the table.
+    """
+    values = [
+        results[key][figure]
+        for key in ("raw_temporal", "raw_temporal_after")
+        if results.get(key) and results[key].get(figure)
+    ]
+    return round(sum(values) / len(values), 1) if values else None
+
+
 def ratios(results: dict[str, Any]) -> dict[str, float | None]:
     raw_t = results["raw_temporal"]
+    raw_after = results.get("raw_temporal_after") or {}
     raw_task = raw_t["to_first_workflow_task"]
     lat = results["latency"]
     mem = results["memory"]
+    matching = results["matching"]
     return {
         "matching_vs_raw_temporal": _ratio(
-            results["matching"]["events_per_second"], raw_t["starts_per_second"]
+            matching["events_per_second"], bracketed(results, "starts_per_second")
+        ),
+        "matching_vs_raw_before": _ratio(matching["events_per_second"], raw_t["starts_per_second"]),
+        "matching_vs_raw_after": _ratio(
+            matching["events_per_second"], raw_after.get("starts_per_second")
         ),
         "runs_waiting_vs_raw_completed": _ratio(
-            results["matching"]["waiting_per_second"], raw_t["completed_per_second"]
+            matching["waiting_per_second"], bracketed(results, "completed_per_second")
         ),
         "non_matching_vs_raw_nats": _ratio(
             results["non_matching"]["events_per_second"],
@@ -67,9 +89,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     )
     return [
         {
-            "target": f"matching events >= {MATCHING_VS_RAW_TEMPORAL} x raw signal-with-start",
+            "target": f"matching events >= {MATCHING_VS_RAW_TEMPORAL} x raw signal-with-start "
+            "(measured before and after ours)",
             "value": r["matching_vs_raw_temporal"],
             "met": (r["matching_vs_raw_temporal"] or 0) >= MATCHING_VS_RAW_TEMPORAL,
+            **(
+                {}
+                if not mem.get("timers_fired_during_pause")
+                else {"note": "the timers fired while raw was measured after ours"}
+            ),
         },
         {
             "target": f"non-matching events >= {NON_MATCHING_VS_RAW_NATS} x raw consume-and-ack",
@@ -120,23 +148,36 @@ def table(results: dict[str, Any]) -> Table:
     t = Table(title="journeys bench", show_lines=False)
     for column in ("figure", "raw", "ours", "ours / raw"):
         t.add_column(column, justify="left" if column == "figure" else "right")
+    raw_after = results.get("raw_temporal_after") or {}
+    ours = results["matching"]["events_per_second"]
     t.add_row(
-        "matching events/s (vs signal-with-start/s)",
-        _fmt(raw_t["starts_per_second"]),
-        _fmt(results["matching"]["events_per_second"]),
+        "matching events/s (vs signal-with-start/s, mean of before and after ours)",
+        _fmt(bracketed(results, "starts_per_second")),
+        _fmt(ours),
         _fmt(r["matching_vs_raw_temporal"]),
     )
     t.add_row(
-        "runs at their first wait/s (vs trivial runs completed/s)",
-        _fmt(raw_t["completed_per_second"]),
+        "  raw measured before ours (fresh server) / after ours",
+        _fmt(raw_t["starts_per_second"]),
+        _fmt(raw_after.get("starts_per_second")),
+        f"{_fmt(r['matching_vs_raw_before'])} / {_fmt(r['matching_vs_raw_after'])}",
+    )
+    t.add_row(
+        "runs at their first wait/s (vs trivial runs completed/s, before and after)",
+        _fmt(bracketed(results, "completed_per_second")),
         _fmt(results["matching"]["waiting_per_second"]),
         _fmt(r["runs_waiting_vs_raw_completed"]),
     )
     t.add_row(
         "zero-delay send journeys/s, publish to delivery (vs signal-with-start/s)",
-        _fmt(raw_t["starts_per_second"]),
+        _fmt(bracketed(results, "starts_per_second")),
         _fmt(results["send_capacity"]["journeys_per_second"]),
-        _fmt(_ratio(results["send_capacity"]["journeys_per_second"], raw_t["starts_per_second"])),
+        _fmt(
+            _ratio(
+                results["send_capacity"]["journeys_per_second"],
+                bracketed(results, "starts_per_second"),
+            )
+        ),
     )
     t.add_row(
         "non-matching events/s (vs consume-and-ack/s)",
@@ -176,6 +217,7 @@ def table(results: dict[str, Any]) -> Table:
 PHASES = (
     ("raw Temporal signal-with-start", "raw_temporal"),
     ("ours, matching", "matching"),
+    ("raw Temporal signal-with-start, after ours", "raw_temporal_after"),
     ("ours, zero-delay sends at once", "send_capacity"),
     ("ours, latency (zero-delay sends)", "latency"),
     ("raw NATS consume-and-ack", "raw_nats"),
@@ -187,7 +229,7 @@ def cpu_table(results: dict[str, Any]) -> Table:
     """CPU milliseconds per event of each process in each phase: where the time goes."""
     names: list[str] = []
     for _, key in PHASES:
-        for name in results[key].get("cpu", {}).get("cpu_ms_per_event", {}):
+        for name in results.get(key, {}).get("cpu", {}).get("cpu_ms_per_event", {}):
             if name not in names:
                 names.append(name)
     t = Table(title="CPU ms per event, by process (2 cores: 2,000 ms of CPU per second)")
@@ -196,7 +238,7 @@ def cpu_table(results: dict[str, Any]) -> Table:
         t.add_column(name, justify="right")
     t.add_column("wall s", justify="right")
     for label, key in PHASES:
-        cpu = results[key].get("cpu", {})
+        cpu = results.get(key, {}).get("cpu", {})
         per_event = cpu.get("cpu_ms_per_event", {})
         t.add_row(label, *(_fmt(per_event.get(n)) for n in names), _fmt(cpu.get("wall_seconds")))
     return t
@@ -243,7 +285,10 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
     fig, (thr, lat_ax, mem_ax) = plt.subplots(1, 3, figsize=(16, 5))
 
     labels = ["signal-with-start\n(raw Temporal)", "matching\n(ours)"]
-    values = [raw_t["starts_per_second"], results["matching"]["events_per_second"]]
+    values = [
+        bracketed(results, "starts_per_second") or 0.0,
+        results["matching"]["events_per_second"],
+    ]
     labels += ["consume+ack\n(raw NATS)", "non-matching\n(ours)"]
     values += [raw_n["messages_per_second"], results["non_matching"]["events_per_second"]]
     bars = thr.bar(labels, values, color=["#999", "#1f77b4", "#999", "#1f77b4"])
