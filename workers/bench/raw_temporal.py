@@ -5,9 +5,11 @@ The same server as ours, the same number of calls in flight as the router
 ``journeys worker`` runs the journeys), so the server does what it does for a journey's start:
 a new execution, its signal, a workflow task. Throughput is calls per second, and runs
 completed per second (from the first call to the last run's completion: the rate the worker
-sustains, not only the rate the server accepts calls). Latency is measured at half the call
-rate, from the call to the run's first workflow task (Temporal's own timestamp), once every
-sampled run has completed.
+sustains, not only the rate the server accepts calls). Latency is measured at half the rate
+runs completed, the rate the worker sustains (as ours is measured at half the rate sends are
+delivered), from the call to the run's first workflow task (Temporal's own timestamp), once
+every sampled run has completed. At half the call rate the worker falls behind and the figure
+is queueing, not latency.
 
 The bench measures throughput twice, before and after our matching phase (``label`` tells the
 two apart, and only the first measures latency): the server slows as its database fills, so a
@@ -106,7 +108,8 @@ async def measure(
         if not with_latency:
             return throughput
         rpc.clear()
-        return throughput | await _latency(client, run, rate / 2, sizes, steps, start, rpc, label)
+        half = sizes.raw_starts / to_completion / 2
+        return throughput | await _latency(client, run, half, sizes, steps, start, rpc, label)
     finally:
         await stack.stop_child(RAW_WORKER)
 
