@@ -10,10 +10,8 @@ start version instead (journeys/changes.py).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
@@ -22,23 +20,11 @@ from journeys.bookkeeping import ACTIVITY_RECORD_PROGRESS
 from journeys.changes import ONE_BOOKKEEPING_WRITE
 from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart
 from journeys.examples import CartRecovery
-from journeys.registry import register_code_journeys
-from journeys.routing import load_index
 from journeys.temporal import workflow_id
 from journeys.workflow_ids import run_search_attributes
 from tests.conftest import Store
 from tests.helpers import audit_of, customer_id, journey_outcome, runs_of, track
 from workers.router import EventRouter
-from workers.worker import build_worker
-
-
-@pytest.fixture
-async def router(time_skipping: WorkflowEnvironment, store: Store) -> AsyncIterator[EventRouter]:
-    await register_code_journeys(store.sessions, [CartRecovery])
-    async with build_worker(time_skipping.client, store.settings, store.sessions, [CartRecovery]):
-        yield EventRouter(
-            time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
-        )
 
 
 def _first_task_commands(history: WorkflowHistory) -> list[str]:
@@ -81,12 +67,12 @@ def _local_activities(history: WorkflowHistory, until: EventType.ValueType) -> l
 
 
 async def test_the_first_task_enters_the_run_and_audits_it_in_one_write(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, cart_recovery_router: EventRouter
 ) -> None:
     customer = customer_id()
     wid = workflow_id("cart-recovery", customer)
 
-    await router.route(track("Cart Abandoned", customer, cart_id="K1", total=10))
+    await cart_recovery_router.route(track("Cart Abandoned", customer, cart_id="K1", total=10))
     await journey_outcome(time_skipping, wid)
 
     history = await time_skipping.client.get_workflow_handle(wid).fetch_history()
@@ -100,14 +86,14 @@ async def test_the_first_task_enters_the_run_and_audits_it_in_one_write(
 
 
 async def test_a_new_run_takes_its_changes_without_a_marker(
-    time_skipping: WorkflowEnvironment, router: EventRouter
+    time_skipping: WorkflowEnvironment, cart_recovery_router: EventRouter
 ) -> None:
     """No patch marker and no ``TemporalChangeVersion`` upsert: the first task is the one
     bookkeeping write and the timer."""
     customer = customer_id()
     wid = workflow_id("cart-recovery", customer)
 
-    await router.route(track("Cart Abandoned", customer, cart_id="K1", total=10))
+    await cart_recovery_router.route(track("Cart Abandoned", customer, cart_id="K1", total=10))
     await journey_outcome(time_skipping, wid)
 
     history = await time_skipping.client.get_workflow_handle(wid).fetch_history()
@@ -119,7 +105,7 @@ async def test_a_new_run_takes_its_changes_without_a_marker(
 
 
 async def test_a_run_started_as_version_1_takes_the_change_by_its_marker(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, cart_recovery_router: EventRouter
 ) -> None:
     """A starter still on the old code (a rolling deploy) starts version 1 runs: they take the
     one-write bookkeeping through the patch, as runs did before start versions."""

@@ -8,11 +8,9 @@ and a run stuck retrying a send against a provider that keeps failing, which mus
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,11 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.contracts import JourneyOutcome, StepState
-from journeys.dsl import CANCEL_SIGNAL, CancelRequest
-from journeys.examples import CartRecovery
-from journeys.registry import register_code_journeys
-from journeys.routing import load_index
+from journeys.contracts import CANCEL_SIGNAL, CancelRequest, JourneyOutcome, StepState
 from journeys.store import templates
 from journeys.temporal import workflow_id
 from journeys.testing import JourneyTestKit
@@ -40,7 +34,6 @@ from tests.helpers import (
 )
 from tests.journeys.channels.servers import serve_app
 from workers.router import EventRouter
-from workers.worker import build_worker
 
 STOP = CancelRequest(actor="Grace Ops", reason="wrong audience", key_id="k1")
 STOPPED = "cancelled by Grace Ops: wrong audience"
@@ -64,21 +57,12 @@ FAILING_SEND: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-async def router(time_skipping: WorkflowEnvironment, store: Store) -> AsyncIterator[EventRouter]:
-    await register_code_journeys(store.sessions, [CartRecovery])
-    async with build_worker(time_skipping.client, store.settings, store.sessions, [CartRecovery]):
-        yield EventRouter(
-            time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
-        )
-
-
 async def test_a_code_journey_cancelled_mid_wait_ends_at_once_and_sends_nothing_more(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, cart_recovery_router: EventRouter
 ) -> None:
     customer = customer_id()
     entered = await time_skipping.get_current_time()
-    await router.route(track("Cart Abandoned", customer, cart_id="K1"))
+    await cart_recovery_router.route(track("Cart Abandoned", customer, cart_id="K1"))
     handle = time_skipping.client.get_workflow_handle(
         workflow_id("cart-recovery", customer), result_type=JourneyOutcome
     )
@@ -104,17 +88,17 @@ async def test_a_code_journey_cancelled_mid_wait_ends_at_once_and_sends_nothing_
 
 
 async def test_an_exit_before_the_cancel_wins_and_the_cancel_changes_nothing(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, cart_recovery_router: EventRouter
 ) -> None:
     customer = customer_id()
-    await router.route(track("Cart Abandoned", customer, cart_id="K2"))
+    await cart_recovery_router.route(track("Cart Abandoned", customer, cart_id="K2"))
     handle = time_skipping.client.get_workflow_handle(
         workflow_id("cart-recovery", customer), result_type=JourneyOutcome
     )
     await time_skipping.sleep(timedelta(minutes=5))
     # The exit arrived first: whether the cancel lands while the run records its exit or after
     # it ended (then Temporal refuses the signal), the run ends as the exit made it.
-    await router.route(track("Order Completed", customer))
+    await cart_recovery_router.route(track("Order Completed", customer))
     with_cancel = asyncio.create_task(handle.signal(CANCEL_SIGNAL, STOP))
     outcome = await journey_outcome(time_skipping, handle.id)
     await asyncio.gather(with_cancel, return_exceptions=True)
