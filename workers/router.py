@@ -194,14 +194,15 @@ class EventRouter:
             return await customers.resolve_many(session, ids)
 
     async def apply_identity(self, event: Event, known: Identity | None = None) -> Identity:
-        """Identify and alias calls link ids and merge traits; other events only resolve."""
-        if event.type not in _IDENTITY_CALLS:
-            if not self.index.wants(event.name):
-                return Identity(event.customer_id)
+        """Identify and alias calls link ids and merge traits; events a journey wants only
+        resolve (``known`` when the pull resolved them already); the rest need nothing."""
+        if self.needs_identity(event):
             if known is not None:
                 return known
             async with self.sessions() as session:
                 return await customers.resolve(session, event.customer_id)
+        if event.type not in _IDENTITY_CALLS:
+            return Identity(event.customer_id)
         async with self.sessions.begin() as session:
             if event.type == "alias":
                 previous = _previous_id(event)
