@@ -20,8 +20,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal, log_change
-from journeys.contracts import EVENT_SIGNAL, JourneyEvent
-from journeys.dsl import CANCEL_SIGNAL, CancelRequest
+from journeys.contracts import CANCEL_SIGNAL, EVENT_SIGNAL, CancelRequest, JourneyEvent
 from journeys.store.customers import resolve
 from journeys.store.models import JourneyDefinition, JourneyRun
 from journeys.store.runs import ACTIVE, active_runs_of, runs_by_id

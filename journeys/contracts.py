@@ -13,6 +13,8 @@ from typing import Any
 from journeys.changes import START_VERSION
 
 EVENT_SIGNAL = "event"
+# An operator's stop (api/run_control.py): the signal, with a CancelRequest.
+CANCEL_SIGNAL = "cancel"
 CURRENT_STEP_QUERY = "current_step"
 RECEIVED_EVENTS_QUERY = "received_events"
 
@@ -30,6 +32,16 @@ DEFER = "defer"
 SUPPRESSED_EVENT = "Suppressed"
 # A daily quiet-hours window in local time, "21:00-08:00" (it may cross midnight).
 QUIET_HOURS_PATTERN = r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d"
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """The ``cancel`` signal's payload: who stops the run and why. ``actor`` is the operator's
+    name as the run's reason shows it; ``key_id`` the API key they used, kept in the history."""
+
+    actor: str
+    reason: str
+    key_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from journeys.bookkeeping import (
 )
 from journeys.changes import COMPLIANCE_CHECK, takes
 from journeys.contracts import (
+    CANCEL_SIGNAL,
     CATEGORIES,
     CURRENT_STEP_QUERY,
     DEFER,
@@ -58,6 +59,7 @@ from journeys.contracts import (
     RECEIVED_EVENTS_QUERY,
     SKIP,
     SUPPRESSED_EVENT,
+    CancelRequest,
     ComplianceCheck,
     ComplianceDecision,
     ConversionRecord,
@@ -91,8 +93,7 @@ ACTIVITY_UPDATE_TRAITS = "journeys.update_traits"
 ACTIVITY_NEXT_WINDOW = "journeys.next_window"
 ACTIVITY_EMIT = "journeys.emit_event"
 ACTIVITY_WEBHOOK = "journeys.call_webhook"
-# An operator's stop (api/run_control.py): the signal, and the status the run ends with.
-CANCEL_SIGNAL = "cancel"
+# The status a run an operator stopped ends with (the signal: contracts.CANCEL_SIGNAL).
 CANCELLED = "cancelled"
 
 
@@ -102,16 +103,6 @@ _CALL_TIMEOUT = timedelta(seconds=30)
 
 J = TypeVar("J", bound="Journey")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class CancelRequest:
-    """The ``cancel`` signal's payload: who stops the run and why. ``actor`` is the operator's
-    name as the run's reason shows it; ``key_id`` the API key they used, kept in the history."""
-
-    actor: str
-    reason: str
-    key_id: str = ""
 
 
 @dataclass(frozen=True)
