@@ -25,7 +25,7 @@ FIGURES = {
     "raw_nats": ("messages_per_second", "cpu"),
     "non_matching": ("events_per_second", "cpu"),
     "matching": ("events_per_second", "waiting_per_second", "runs_started", "cpu"),
-    "send_capacity": ("journeys_per_second", "seconds", "cpu"),
+    "send_capacity": ("journeys_per_second", "seconds", "all_delivered", "cpu"),
     "latency": (
         "rate_per_second",
         "to_first_workflow_task",

@@ -111,14 +111,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": p99 is not None
             and p99 <= FIRST_DELIVERY_P99_MS
             and bool(results["latency"]["all_delivered"]),
-            **(
-                {}
-                if results["latency"]["all_delivered"]
-                else {
-                    "note": f"only {results['latency']['delivered']:,} of "
-                    f"{results['latency']['events']:,} delivered in time: the worker fell behind"
-                }
-            ),
+            **_delivery_note(results),
         },
         {
             "target": f"{WAITING_JOURNEYS:,} journeys waiting, worker RSS <= "
@@ -129,6 +122,19 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             **({} if full_size else {"note": "run smaller than the target's size: not judged"}),
         },
     ]
+
+
+def _delivery_note(results: dict[str, Any]) -> dict[str, str]:
+    """Why a latency figure may not stand: sends not delivered in time, in either phase."""
+    notes = []
+    for phase, what in (("send_capacity", "burst"), ("latency", "paced phase")):
+        figures = results[phase]
+        if figures.get("all_delivered", True) is False:
+            notes.append(
+                f"the {what} delivered only {figures['delivered']:,} of "
+                f"{figures.get('events', figures.get('journeys', 0)):,} sends in time"
+            )
+    return {"note": "; ".join(notes) + ": the worker fell behind"} if notes else {}
 
 
 def _fmt(value: Any, unit: str = "") -> str:
