@@ -94,22 +94,23 @@ async def measure(
         # Latency is measured on an idle system: first let the worker finish the backlog.
         steps.step(f"{label}: worker catches up", sizes.raw_starts)
         await pool(sizes.raw_starts, concurrency, finished_backlog)
-        to_completion = time.perf_counter() - began
+        completed = sizes.raw_starts / (time.perf_counter() - began)
 
         throughput = {
             "starts": sizes.raw_starts,
             "concurrency": concurrency,
             "seconds": round(elapsed, 3),
             "starts_per_second": round(rate, 1),
-            "completed_per_second": round(sizes.raw_starts / to_completion, 1),
+            "completed_per_second": round(completed, 1),
             "call_latency_at_max": rpc_at_max,
             "cpu": meter.result(sizes.raw_starts),
         }
         if not with_latency:
             return throughput
         rpc.clear()
-        half = sizes.raw_starts / to_completion / 2
-        return throughput | await _latency(client, run, half, sizes, steps, start, rpc, label)
+        return throughput | await _latency(
+            client, run, completed / 2, sizes, steps, start, rpc, label
+        )
     finally:
         await stack.stop_child(RAW_WORKER)
 
