@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +29,6 @@ from journeys.bookkeeping import (
 )
 from journeys.channels import (
     ADDRESS_TRAITS,
-    DeliveryReceipt,
     OutboundMessage,
     PermanentDeliveryError,
     Provider,
@@ -197,7 +197,17 @@ class JourneyActivities:
         and returns, so the journey goes on; a ``RetryableDeliveryError`` marks the row
         ``retrying`` and is raised as an ``ApplicationError`` for Temporal to retry with the
         step's backoff (or after the provider's ``retry_after``).
+
+        The attempt heartbeats from its first line to its last: the heartbeat timeout is how a
+        dead worker's attempt is given up in seconds, and a live one that waits for a store
+        connection on a busy worker is not dead. (Heartbeating only around the provider call
+        let a burst of sends on an overloaded worker time out before their claim, be retried,
+        and add the retries to the load: docs/scaling.md.)
         """
+        async with _heartbeating():
+            return await self._send(request)
+
+    async def _send(self, request: SendRequest) -> SendResult:
         run = request.run
         async with self.sessions() as session:
             existing = await _delivery(session, run.run_id, request.step)
@@ -251,22 +261,20 @@ class JourneyActivities:
             return _result(current)
         delivery = claimed
         try:
-            receipt = await self._deliver_heartbeating(
-                provider.deliver(
-                    OutboundMessage(
-                        channel=request.channel,
-                        recipient=str(recipient),
-                        subject=rendered.subject,
-                        text=rendered.text,
-                        html=rendered.html,
-                        idempotency_key=f"{run.run_id}:{request.step}",
-                        delivery_id=delivery.id,
-                        customer_id=run.customer_id,
-                        metadata={
-                            **_message_metadata(request),
-                            "template_version": str(rendered.version),
-                        },
-                    )
+            receipt = await provider.deliver(
+                OutboundMessage(
+                    channel=request.channel,
+                    recipient=str(recipient),
+                    subject=rendered.subject,
+                    text=rendered.text,
+                    html=rendered.html,
+                    idempotency_key=f"{run.run_id}:{request.step}",
+                    delivery_id=delivery.id,
+                    customer_id=run.customer_id,
+                    metadata={
+                        **_message_metadata(request),
+                        "template_version": str(rendered.version),
+                    },
                 )
             )
         except PermanentDeliveryError as err:
@@ -298,15 +306,6 @@ class JourneyActivities:
             receipt.provider_message_id,
             data={"template_version": rendered.version},
         )
-
-    async def _deliver_heartbeating(self, call: Awaitable[DeliveryReceipt]) -> DeliveryReceipt:
-        """Await the provider while heartbeating, so a dead worker's attempt is given up within
-        the heartbeat timeout rather than the whole send timeout."""
-        beating = asyncio.create_task(_heartbeat_forever())
-        try:
-            return await call
-        finally:
-            beating.cancel()
 
     async def _mark(self, delivery_id: int, expected: str, status: str, reason: str) -> bool:
         """Move a delivery from ``expected`` to ``status``; False if it was not ``expected``."""
@@ -449,10 +448,20 @@ def _message_metadata(request: SendRequest) -> dict[str, str]:
     }
 
 
-async def _heartbeat_forever() -> None:
-    while True:
-        activity.heartbeat()
-        await asyncio.sleep(2)
+@asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    """Heartbeat every 2 s while the block runs (the send's heartbeat timeout is 10 s)."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(2)
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
 
 
 def _result(delivery: Delivery) -> SendResult:

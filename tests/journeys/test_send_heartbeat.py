@@ -1,0 +1,85 @@
+"""The send activity heartbeats from its first line, not only while the provider has the message.
+
+The heartbeat timeout (10 s) is how a dead worker's attempt is given up. An attempt on a busy
+worker that is still reading the profile or waiting for a store connection is alive; when only
+the provider call heartbeated, a burst of sends after a mass wake timed out before their claims
+and their retries added to the load (docs/scaling.md). Run in Temporal's activity environment,
+which records each heartbeat, against the real store on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from temporalio.testing import ActivityEnvironment
+
+from journeys.activities import JourneyActivities
+from journeys.channels.console import ConsoleProvider
+from journeys.contracts import JourneyEvent, RunRef, SendRequest
+from journeys.store import customers, templates
+from journeys.store.models import JourneyRun
+from journeys.store.templates import Content
+from journeys.templates_catalog import TemplateCatalog
+from tests.conftest import Store
+from tests.helpers import customer_id
+
+T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+
+async def send(store: Store, traits: dict[str, str]) -> tuple[str, int]:
+    """One email step of a new run for a customer with ``traits``: its status and how many
+    heartbeats the attempt recorded."""
+    who = customer_id()
+    run = RunRef(f"run-{who}", f"journey/probe/{who}", "probe", 1, who)
+    async with store.sessions.begin() as session:
+        await customers.merge_traits(session, who, traits)
+        if not await templates.exists(session, "hello", "email"):
+            content = Content(subject="Hi", text="Hello {{ customer.id }}", html=None)
+            await templates.add_version(
+                session, "hello", "email", content, previous=None, source="test"
+            )
+        session.add(
+            JourneyRun(
+                id=run.run_id,
+                workflow_id=run.workflow_id,
+                journey_key=run.journey_key,
+                journey_version=1,
+                customer_id=who,
+                trigger_event="Signed Up",
+                trigger_message_id=f"m-{who}",
+                started_at=T0,
+            )
+        )
+    request = SendRequest(
+        run=run,
+        seq=1,
+        step="hello",
+        channel="email",
+        template="hello",
+        trigger=JourneyEvent("Signed Up", f"m-{who}", who, T0),
+        requested_at=T0,
+    )
+    beats: list[object] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    activities = JourneyActivities(
+        store.sessions, TemplateCatalog(store.sessions), {"email": ConsoleProvider()}
+    )
+    result = await env.run(activities.send_message, request)
+    return result.status, len(beats)
+
+
+async def test_a_send_heartbeats_even_when_it_never_reaches_the_provider(store: Store) -> None:
+    # No email address: the step concludes `skipped` after reading the profile and rendering,
+    # without a provider call. The attempt heartbeat all the same.
+    status, beats = await send(store, {"first_name": "Ada"})
+
+    assert status == "skipped"
+    assert beats >= 1
+
+
+async def test_a_delivered_send_heartbeats(store: Store) -> None:
+    status, beats = await send(store, {"email": "ada@example.com"})
+
+    assert status == "sent"
+    assert beats >= 1
