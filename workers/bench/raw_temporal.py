@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import Client
@@ -38,6 +38,33 @@ from workers.bench.trivial import SIGNAL, TASK_QUEUE, BenchTrivial
 RAW_WORKER = "raw-worker"
 
 
+@dataclass
+class _Calls:
+    """This measure's signal-with-starts of the trivial workflow, and each call's latency."""
+
+    client: Client
+    steps: Steps
+    label: str
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    rpc: list[float] = field(default_factory=list)
+
+    async def start(self, workflow_id: str) -> None:
+        began = time.perf_counter()
+        await self.client.start_workflow(
+            BenchTrivial.run,
+            "bench",
+            id=workflow_id,
+            task_queue=TASK_QUEUE,
+            start_signal=SIGNAL,
+            start_signal_args=["bench"],
+        )
+        self.rpc.append(time.perf_counter() - began)
+
+    async def finished(self, workflow_id: str) -> None:
+        await self.client.get_workflow_handle(workflow_id).result()
+        self.steps.advance()
+
+
 async def measure(
     stack: BenchStack,
     sizes: BenchSizes,
@@ -46,23 +73,8 @@ async def measure(
     label: str = "raw Temporal",
     with_latency: bool = True,
 ) -> dict[str, Any]:
-    client = stack.temporal
-    run = uuid.uuid4().hex[:8]
+    calls = _Calls(stack.temporal, steps, label)
     concurrency = stack.settings.router_concurrency
-    rpc: list[float] = []
-
-    async def start(workflow_id: str) -> None:
-        began = time.perf_counter()
-        await client.start_workflow(
-            BenchTrivial.run,
-            "bench",
-            id=workflow_id,
-            task_queue=TASK_QUEUE,
-            start_signal=SIGNAL,
-            start_signal_args=["bench"],
-        )
-        rpc.append(time.perf_counter() - began)
-
     settings = stack.settings
     # The same workflow pollers as our worker (JOURNEYS_WORKER_WORKFLOW_TASK_POLLERS), so the
     # two differ by what they run, not by how they poll.
@@ -78,12 +90,11 @@ async def measure(
         steps.step(f"{label}: signal-with-start", sizes.raw_starts)
 
         async def throughput_call(i: int) -> None:
-            await start(f"bench-raw/{run}/{i}")
+            await calls.start(f"bench-raw/{calls.run}/{i}")
             steps.advance()
 
         async def finished_backlog(i: int) -> None:
-            await client.get_workflow_handle(f"bench-raw/{run}/{i}").result()
-            steps.advance()
+            await calls.finished(f"bench-raw/{calls.run}/{i}")
 
         # CPU is metered until the last run completed, as ours is until the last run waits: the
         # worker finishes most runs after the last call, and so does the server's share of them.
@@ -91,7 +102,7 @@ async def measure(
             began = time.perf_counter()
             await pool(sizes.raw_starts, concurrency, throughput_call)
             elapsed = time.perf_counter() - began
-            rpc_at_max = summary_ms(rpc)
+            rpc_at_max = summary_ms(calls.rpc)
             # Latency is measured on an idle system: first let the worker finish the backlog.
             steps.step(f"{label}: worker catches up", sizes.raw_starts)
             await pool(sizes.raw_starts, concurrency, finished_backlog)
@@ -109,49 +120,34 @@ async def measure(
         }
         if not with_latency:
             return throughput
-        rpc.clear()
-        return throughput | await _latency(
-            client, run, completed / 2, sizes, steps, start, rpc, label
-        )
+        return throughput | await _latency(calls, completed / 2, sizes)
     finally:
         await stack.stop_child(RAW_WORKER)
 
 
-async def _latency(
-    client: Client,
-    run: str,
-    half: float,
-    sizes: BenchSizes,
-    steps: Steps,
-    start: Callable[[str], Awaitable[None]],
-    rpc: list[float],
-    label: str,
-) -> dict[str, Any]:
+async def _latency(calls: _Calls, half: float, sizes: BenchSizes) -> dict[str, Any]:
     """Calls paced at ``half`` the measured rate: call latency, and call -> first workflow task
     of an even sample once every sampled run has completed."""
-    steps.step(f"{label}: latency at {half:.0f}/s", int(half * sizes.latency_seconds))
+    steps = calls.steps
+    steps.step(f"{calls.label}: latency at {half:.0f}/s", int(half * sizes.latency_seconds))
+    calls.rpc.clear()
     started: dict[str, float] = {}
 
     async def latency_call(i: int) -> None:
-        workflow_id = f"bench-raw-latency/{run}/{i}"
+        workflow_id = f"bench-raw-latency/{calls.run}/{i}"
         started[workflow_id] = time.time()
-        await start(workflow_id)
+        await calls.start(workflow_id)
 
     await paced(half, sizes.latency_seconds, latency_call, steps)
-    rpc_at_half = summary_ms(rpc)
+    rpc_at_half = summary_ms(calls.rpc)
     sample = dict(even_sample(list(started.items()), sizes.latency_sample))
-    steps.step(f"{label}: runs complete", len(sample))
-
-    async def finished(workflow_id: str) -> None:
-        await client.get_workflow_handle(workflow_id).result()
-        steps.advance()
-
+    steps.step(f"{calls.label}: runs complete", len(sample))
     await asyncio.wait_for(
-        asyncio.gather(*(finished(wid) for wid in sample)),
+        asyncio.gather(*(calls.finished(wid) for wid in sample)),
         timeout=sizes.completion_timeout_seconds,
     )
-    steps.step(f"{label}: reading histories", None)
-    to_task, _ = await latencies(client, sample)
+    steps.step(f"{calls.label}: reading histories", None)
+    to_task, _ = await latencies(calls.client, sample)
     return {
         "latency_rate_per_second": round(half, 1),
         "call_latency_at_half": rpc_at_half,
