@@ -10,13 +10,13 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 
-from journeys.contracts import JourneyOutcome
+from journeys.contracts import JourneyOutcome, RunRef
 from journeys.events import Event
 from journeys.settings import Settings
 from journeys.store.db import Sessions
@@ -37,6 +37,20 @@ async def eventually(
             if time.monotonic() > deadline:
                 raise
         await asyncio.sleep(interval)
+
+
+def run_row(ref: RunRef, started_at: datetime, trigger_event: str = "Test") -> JourneyRun:
+    """The store's row of a run a test calls activities for directly, without a workflow."""
+    return JourneyRun(
+        id=ref.run_id,
+        workflow_id=ref.workflow_id,
+        journey_key=ref.journey_key,
+        journey_version=ref.journey_version,
+        customer_id=ref.customer_id,
+        trigger_event=trigger_event,
+        trigger_message_id=ref.run_id,
+        started_at=started_at,
+    )
 
 
 def free_port() -> int:

@@ -23,9 +23,8 @@ from journeys.contracts import (
     SendRequest,
 )
 from journeys.store import consent, customers
-from journeys.store.models import JourneyRun
 from tests.conftest import Store, make_settings
-from tests.helpers import customer_id, deliveries_of
+from tests.helpers import customer_id, deliveries_of, run_row
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 CAP = 3
@@ -49,19 +48,7 @@ async def new_runs(store: Store, customer: str, count: int) -> list[RunRef]:
         for number in range(count)
     ]
     async with store.sessions.begin() as session:
-        for ref in refs:
-            session.add(
-                JourneyRun(
-                    id=ref.run_id,
-                    workflow_id=ref.workflow_id,
-                    journey_key=ref.journey_key,
-                    journey_version=1,
-                    customer_id=customer,
-                    trigger_event="Test",
-                    trigger_message_id=ref.run_id,
-                    started_at=NOW,
-                )
-            )
+        session.add_all(run_row(ref, NOW) for ref in refs)
     return refs
 
 

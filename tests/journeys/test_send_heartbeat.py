@@ -17,11 +17,10 @@ from journeys.activities import JourneyActivities
 from journeys.channels.console import ConsoleProvider
 from journeys.contracts import JourneyEvent, RunRef, SendRequest
 from journeys.store import customers, templates
-from journeys.store.models import JourneyRun
 from journeys.store.templates import Content
 from journeys.templates_catalog import TemplateCatalog
 from tests.conftest import Store
-from tests.helpers import customer_id
+from tests.helpers import customer_id, run_row
 
 T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
@@ -38,18 +37,7 @@ async def send(store: Store, traits: dict[str, str]) -> tuple[str, int]:
             await templates.add_version(
                 session, "hello", "email", content, previous=None, source="test"
             )
-        session.add(
-            JourneyRun(
-                id=run.run_id,
-                workflow_id=run.workflow_id,
-                journey_key=run.journey_key,
-                journey_version=1,
-                customer_id=who,
-                trigger_event="Signed Up",
-                trigger_message_id=f"m-{who}",
-                started_at=T0,
-            )
-        )
+        session.add(run_row(run, T0, "Signed Up"))
     request = SendRequest(
         run=run,
         seq=1,
