@@ -534,7 +534,7 @@ class Journey(Bookkeeping):
                 request,
                 result_type=SendResult,
                 start_to_close_timeout=_SEND_TIMEOUT,
-                # The activity heartbeats while the provider has the message: a dead worker's
+                # The activity heartbeats from its first line to its last: a dead worker's
                 # attempt is given up in seconds, and the retry finds the delivery row `sending`.
                 heartbeat_timeout=_SEND_HEARTBEAT_TIMEOUT,
                 retry_policy=RETRY,
