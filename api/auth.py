@@ -37,6 +37,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from journeys.secret_checks import InsecureSettings, usable_secret
 from journeys.settings import Settings
 from journeys.store import api_keys
 from journeys.store.api_keys import Role
@@ -54,7 +55,6 @@ KEY_CACHE_SECONDS = 5.0
 LAST_USED_PRECISION = timedelta(minutes=5)
 SESSION_COOKIE = "journeys_session"
 CONSOLE_PREFIX = "/console"
-MIN_SECRET_LENGTH = 16
 _BINDING_LENGTH = 32
 SESSION_MAX_AGE_SECONDS = 12 * 3600
 _READS = {"GET", "HEAD", "OPTIONS"}
@@ -152,21 +152,15 @@ def forget_cached_keys() -> None:
     _cache.clear()
 
 
-_PLACEHOLDER = Settings.model_fields["console_secret"].default.get_secret_value()
-
-
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    secret = settings.console_secret.get_secret_value()
-    if secret == _PLACEHOLDER and settings.env != "dev":
+    """Refused in every environment while the secret is unfit (journeys/secret_checks.py): a
+    known key would let anyone sign a session."""
+    try:
+        secret = usable_secret(settings, "console_secret")
+    except InsecureSettings as err:
         raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"the console is off: JOURNEYS_CONSOLE_SECRET is the placeholder (env {settings.env})",
-        )
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"the console is off: JOURNEYS_CONSOLE_SECRET needs {MIN_SECRET_LENGTH}+ characters",
-        )
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"the console is off: {err}"
+        ) from err
     return URLSafeTimedSerializer(secret, salt="console")
 
 

@@ -2,7 +2,8 @@
 
 Nothing connects at import, so ``uvicorn api.main:app``, tests and tooling can import the app
 freely. NATS is required (ingestion is the API's first job) and start-up fails with a clear error
-when it cannot be reached; Temporal is optional (see :mod:`api.temporal_connection`).
+when it cannot be reached, as it fails outside dev without the secrets of the tracking links and
+the console (journeys/secret_checks.py); Temporal is optional (see :mod:`api.temporal_connection`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from nats.aio.client import Client as NATS
 
 from api.temporal_connection import TemporalConnection
 from journeys import bus
+from journeys.secret_checks import api_needs, require_secrets
 from journeys.settings import Settings
 from journeys.store.db import create_engine, create_sessions
 
@@ -31,6 +33,7 @@ NATS_DRAIN_TIMEOUT = 10.0
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    require_secrets(settings, "API", api_needs(settings))
     async with AsyncExitStack() as stack:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)

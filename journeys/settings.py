@@ -6,6 +6,7 @@ Every value can be set from the environment with the ``JOURNEYS_`` prefix (``JOU
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,10 +14,20 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class Environment(StrEnum):
+    """How much the stack trusts its configuration. ``production`` (the default) refuses to
+    start without the secrets its features need; ``dev`` is what `journeys dev` sets: it
+    generates those secrets for the local stack and relaxes the compliance defaults."""
+
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JOURNEYS_", env_file=".env", extra="ignore")
 
-    env: str = "dev"
+    # Unset means production: a stack started without saying otherwise must be safe.
+    env: Environment = Environment.PRODUCTION
     data_dir: Path = Path(".journeys")
     database_url: str = ""
 
@@ -94,11 +105,11 @@ class Settings(BaseSettings):
     sendgrid_webhook_max_age_seconds: float = Field(default=300.0, gt=0)
     # The Twilio account's auth token: it signs Twilio's status callbacks.
     twilio_auth_token: SecretStr = SecretStr("")
-    # Signs open-pixel and click tokens; the placeholder is refused unless env is "dev".
-    tracking_secret: SecretStr = SecretStr("dev-only-tracking-secret")
-    # Signs the console's session cookies (api/auth.py); the placeholder is refused unless env
-    # is "dev", as tracking_secret's is.
-    console_secret: SecretStr = SecretStr("dev-only-console-secret")
+    # Signs open-pixel and click tokens (16+ characters, no default: journeys/secret_checks.py).
+    # The API refuses to start without it outside dev; `journeys dev` generates one.
+    tracking_secret: SecretStr = SecretStr("")
+    # Signs the console's session cookies and form tokens (api/auth.py), as tracking_secret.
+    console_secret: SecretStr = SecretStr("")
 
     # -- Delivery channels (journeys/channels/, docs/delivery.md "Channels"). Each provider named
     # in channel_providers refuses to start while a setting it needs is empty.
@@ -126,7 +137,8 @@ class Settings(BaseSettings):
     twilio_base_url: str = "https://api.twilio.com"
     twilio_timeout_seconds: float = Field(default=15.0, gt=0)
     # webhook: POSTs to the profile's webhook_url trait, or to webhook_url when it has none,
-    # signed with webhook_secret. Private, loopback and link-local targets are refused unless
+    # signed with webhook_secret (16+ characters; the webhook step signs with it too, and
+    # refuses to call without it). Private, loopback and link-local targets are refused unless
     # allowed (a test receiver, an internal service on purpose).
     webhook_url: str = ""
     webhook_secret: SecretStr = SecretStr("")

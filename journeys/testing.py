@@ -158,6 +158,7 @@ class JourneyTestKit:
         code = list(journeys)
         with tempfile.TemporaryDirectory(prefix="journeys-test-") as folder:
             values: dict[str, Any] = {
+                "env": "dev",
                 "data_dir": Path(folder),
                 "task_queue": f"journeys-test-{uuid.uuid4().hex[:8]}",
                 "channel_providers": {"sms": "console", "email": "console", "push": "console"},

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from journeys.secret_checks import InsecureSettings, usable_secret
 from journeys.settings import Settings
 from journeys.webhooks.errors import NotConfigured, SignatureRejected
 
@@ -27,8 +28,6 @@ OPEN_PATH = "/t/o"
 CLICK_PATH = "/t/c"
 _OPEN, _CLICK = "open", "click"
 _MAC_CONTEXT = b"journeys-tracking-v1"
-_PLACEHOLDER = Settings.model_fields["tracking_secret"].default.get_secret_value()
-_MIN_SECRET_LENGTH = 16
 
 
 class InvalidToken(SignatureRejected):
@@ -90,13 +89,12 @@ def base_url(settings: Settings) -> str:
 
 
 def tracking_key(settings: Settings) -> bytes:
-    """The secret, refused when it is the shipped placeholder (outside dev) or too short."""
-    secret = settings.tracking_secret.get_secret_value()
-    if secret == _PLACEHOLDER and settings.env != "dev":
-        raise NotConfigured(f"JOURNEYS_TRACKING_SECRET is the placeholder (env {settings.env})")
-    if len(secret) < _MIN_SECRET_LENGTH:
-        raise NotConfigured(f"JOURNEYS_TRACKING_SECRET needs {_MIN_SECRET_LENGTH}+ characters")
-    return secret.encode()
+    """The secret, refused in every environment when empty, short or a published placeholder:
+    a known key would let anyone mint click tokens to any URL."""
+    try:
+        return usable_secret(settings, "tracking_secret")
+    except InsecureSettings as err:
+        raise NotConfigured(str(err)) from err
 
 
 def _sign(settings: Settings, kind: str, payload: list[Any]) -> str:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -130,8 +131,20 @@ class Store:
     sessions: Sessions
 
 
+# Real secrets, so every check of a secret runs as in production. The env stays "dev" (its
+# compliance defaults send without consent records, which most tests rely on); a test of
+# production behaviour says env="production".
+TEST_SECRETS = {
+    "tracking_secret": secrets.token_urlsafe(32),
+    "console_secret": secrets.token_urlsafe(32),
+    "webhook_secret": secrets.token_urlsafe(32),
+}
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
+        **TEST_SECRETS,
+        "env": "dev",
         "data_dir": tmp_path / "data",
         "templates_dir": REPO / "templates",
         "task_queue": f"journeys-test-{uuid.uuid4().hex[:8]}",

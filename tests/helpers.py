@@ -142,6 +142,11 @@ def start_process(
         "JOURNEYS_DATA_DIR": str(settings.data_dir),
         "JOURNEYS_TASK_QUEUE": settings.task_queue,
         "JOURNEYS_TEMPLATES_DIR": str(settings.templates_dir),
+        "JOURNEYS_ENV": settings.env.value,
+        **{
+            f"JOURNEYS_{name.upper()}": getattr(settings, name).get_secret_value()
+            for name in ("tracking_secret", "console_secret", "webhook_secret")
+        },
         **variables,
     }
     with log.open("ab") as out:

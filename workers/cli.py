@@ -35,11 +35,12 @@ def dev(
         ),
     ] = 1.0,
 ) -> None:
-    """Start everything on this machine: Temporal, NATS, migrations, worker, router and API."""
-    from workers.dev import run_dev
+    """Start everything on this machine: Temporal, NATS, migrations, worker, router and API,
+    with JOURNEYS_ENV=dev (generated secrets, relaxed compliance defaults)."""
+    from workers.dev import dev_settings, run_dev
 
     configure_logging("dev")
-    settings = get_settings()
+    settings = dev_settings(get_settings())
     if time_scale != 1.0:
         settings = settings.model_copy(update={"time_scale": time_scale})
     raise typer.Exit(asyncio.run(run_dev(settings)))

@@ -4,14 +4,18 @@ Order matters: servers first (reused when something already listens on the confi
 then migrations and the dev admin key (``<data_dir>/admin.key``: the API's routes but the public
 few need a key), then the worker, whose start registers the code journeys the router routes on,
 then the router and the API. Ctrl-C stops them in reverse order; servers we started stop last.
+Every process runs with ``JOURNEYS_ENV=dev``, and each signing secret left unset gets a random
+one kept in ``<data_dir>/dev-secrets.json`` (so links and logins survive a restart).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import secrets
 import shlex
 import signal
 import sys
@@ -20,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from journeys.settings import Settings
+from journeys.secret_checks import env_name
+from journeys.settings import Environment, Settings
 from journeys.store.db import create_engine, create_sessions
 from journeys.store.models import JourneyDefinition
 from workers.keys import ensure_dev_admin_key
@@ -83,6 +89,25 @@ async def run_dev(settings: Settings) -> int:
         log.info("stopped")
 
 
+DEV_SECRETS = ("tracking_secret", "console_secret", "webhook_secret")
+
+
+def dev_settings(settings: Settings) -> Settings:
+    """``settings`` for a local stack: env dev, and a random secret for each one not set."""
+    path = settings.data_dir / "dev-secrets.json"
+    kept: dict[str, str] = json.loads(path.read_text()) if path.is_file() else {}
+    update: dict[str, object] = {"env": Environment.DEV}
+    for name in DEV_SECRETS:
+        if not getattr(settings, name).get_secret_value():
+            kept.setdefault(name, secrets.token_urlsafe(32))
+            update[name] = SecretStr(kept[name])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        json.dump(kept, out, indent=2)
+    path.chmod(0o600)
+    return settings.model_copy(update=update)
+
+
 def admin_key_file(settings: Settings) -> Path:
     """Where `journeys dev` keeps its admin key, as the user configured the data folder (so the
     banner can say ``.journeys/admin.key``)."""
@@ -131,6 +156,8 @@ def _child_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
+            "JOURNEYS_ENV": settings.env.value,
+            **{env_name(n): getattr(settings, n).get_secret_value() for n in DEV_SECRETS},
             "JOURNEYS_DATA_DIR": str(settings.data_dir.resolve()),
             "JOURNEYS_DATABASE_URL": settings.database_url,
             "JOURNEYS_TIME_SCALE": str(settings.time_scale),

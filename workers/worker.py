@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -23,9 +24,11 @@ from journeys.dsl import Journey
 from journeys.inactivity import InactivityWatcher
 from journeys.interpreter import DefinitionJourney
 from journeys.registry import import_journeys, register_code_journeys
+from journeys.secret_checks import require_secrets, worker_needs
 from journeys.settings import Settings
 from journeys.step_activities import Publish, StepActivities
 from journeys.store.db import Sessions, create_engine, create_sessions
+from journeys.store.models import JourneyDefinition
 from journeys.templates_catalog import TemplateCatalog, seed_templates
 from workers.audience import AudienceImport
 from workers.audience_activities import AudienceActivities
@@ -154,11 +157,13 @@ def build_worker(
 async def serve(settings: Settings) -> None:
     """Run the worker until SIGTERM/SIGINT; in-flight tasks finish, nothing is lost on a kill."""
     stop = stop_event()
-    client = await temporal.connect(settings)
-    await temporal.ensure_search_attributes(client, settings.temporal_namespace)
     engine = create_engine(settings)
     try:
         sessions = create_sessions(engine)
+        needs = worker_needs(settings, webhook_steps=await _any_webhook_step(sessions))
+        require_secrets(settings, "worker", needs)
+        client = await temporal.connect(settings)
+        await temporal.ensure_search_attributes(client, settings.temporal_namespace)
         journeys = import_journeys(settings.journey_modules)
         await register_code_journeys(sessions, journeys)
         worker = build_worker(client, settings, sessions, journeys)
@@ -172,3 +177,18 @@ async def serve(settings: Settings) -> None:
             log.info("worker: stopping")
     finally:
         await engine.dispose()
+
+
+async def _any_webhook_step(sessions: Sessions) -> bool:
+    """Whether a published declarative journey has a webhook step (its calls are signed with
+    JOURNEYS_WEBHOOK_SECRET). One published later is still refused at call time, by the step."""
+    async with sessions() as session:
+        documents = await session.scalars(
+            select(JourneyDefinition.document).where(JourneyDefinition.document.is_not(None))
+        )
+        return any(
+            isinstance(step, dict) and step.get("type") == "webhook"
+            for document in documents
+            if document is not None
+            for step in document.get("steps") or []
+        )

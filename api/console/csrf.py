@@ -13,9 +13,10 @@ import hashlib
 import hmac
 import secrets
 
-from fastapi import Request
+from fastapi import HTTPException, Request, status
 
 from api.auth import SESSION_COOKIE
+from journeys.secret_checks import InsecureSettings, usable_secret
 from journeys.settings import Settings
 
 NONCE_COOKIE = "journeys_console_nonce"
@@ -30,7 +31,11 @@ def token_for(settings: Settings, basis: str) -> str:
     """The form token for a cookie value; none for an empty one (no cookie, nothing to forge)."""
     if not basis:
         return ""
-    secret = settings.console_secret.get_secret_value().encode()
+    try:
+        secret = usable_secret(settings, "console_secret")
+    except InsecureSettings as err:
+        detail = f"the console is off: {err}"
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail) from err
     return hmac.new(secret, f"console-form:{basis}".encode(), hashlib.sha256).hexdigest()
 
 

@@ -18,6 +18,7 @@ from journeys.channels.errors import PermanentDeliveryError
 from journeys.channels.http_errors import status_error, transport_error
 from journeys.channels.signing import SIGNATURE_HEADER, sign
 from journeys.channels.targets import Resolver, resolve_target, system_resolver
+from journeys.secret_checks import secret_problem
 from journeys.settings import Settings
 
 # Headers the provider sets; a message's own headers never replace them.
@@ -36,6 +37,7 @@ class WebhookProvider:
     def __init__(self, settings: Settings, resolver: Resolver | None = None) -> None:
         # Used when the profile has no webhook URL of its own (see the activity).
         self.default_recipient = settings.webhook_url or None
+        self.secret_problem = secret_problem("webhook_secret", settings.webhook_secret)
         self.secret = settings.webhook_secret.get_secret_value().encode()
         self.allow_private = settings.webhook_allow_private_targets
         self.resolver = resolver or system_resolver
@@ -52,9 +54,8 @@ class WebhookProvider:
     @staticmethod
     def problems(settings: Settings) -> list[str]:
         """What stops this provider from working, checked at start-up rather than at send."""
-        if not settings.webhook_secret.get_secret_value():
-            return ["JOURNEYS_WEBHOOK_SECRET is required (receivers verify the signature)"]
-        return []
+        problem = secret_problem("webhook_secret", settings.webhook_secret)
+        return [] if problem is None else [f"{problem} (receivers verify the signature)"]
 
     async def deliver(self, message: OutboundMessage) -> DeliveryReceipt:
         url = message.recipient or self.default_recipient
@@ -76,7 +77,12 @@ class WebhookProvider:
         extra_headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """POST ``payload`` signed, to a target that passed the address check; the response
-        whatever its status (transport failures raise the channel's classified errors)."""
+        whatever its status (transport failures raise the channel's classified errors). Never
+        signed with an unfit key: a receiver would accept anyone's forgery as ours."""
+        if self.secret_problem is not None:
+            raise PermanentDeliveryError(
+                f"not signing the call: {self.secret_problem}", kind="unauthorized"
+            )
         target = await resolve_target(url, allow_private=self.allow_private, resolver=self.resolver)
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {

@@ -242,7 +242,12 @@ def test_twilio_form_is_decoded_as_twilio_signs_it() -> None:
 
 
 def tracking_settings(**values: object) -> Settings:
-    return Settings.model_validate({"public_base_url": "https://j.example.com/", **values})
+    return Settings.model_validate(
+        {"public_base_url": "https://j.example.com/", "tracking_secret": TRACKING_SECRET, **values}
+    )
+
+
+TRACKING_SECRET = "a-tracking-secret-for-these-tests"
 
 
 def token_of(url: str) -> str:
@@ -292,16 +297,22 @@ def test_tracking_signs_only_absolute_http_links() -> None:
         tracking.open_pixel_url(settings, 0)
 
 
-def test_tracking_refuses_the_placeholder_secret_outside_dev() -> None:
-    assert tracking.open_pixel_url(tracking_settings(env="dev"), 1)
-    with pytest.raises(NotConfigured, match="placeholder"):
-        tracking.open_pixel_url(tracking_settings(env="production"), 1)
+def test_a_click_token_signed_with_the_old_placeholder_is_refused_in_every_env() -> None:
+    """The probe's attack: a click token signed with the placeholder once shipped as the default
+    redirected to the attacker's URL. No secret is a default now, and the placeholder is refused
+    as a key even in dev, so such a token is never minted nor accepted."""
+    forged = tracking_settings(env="dev", tracking_secret="dev-only-tracking-secret")
+    for env in ("dev", "production"):
+        with pytest.raises(NotConfigured, match="JOURNEYS_TRACKING_SECRET is a published"):
+            tracking.click_url(forged.model_copy(update={"env": env}), 1, "https://evil.example/")
+    with pytest.raises(NotConfigured, match="JOURNEYS_TRACKING_SECRET is not set"):
+        tracking.open_pixel_url(Settings(_env_file=None), 1)  # type: ignore[call-arg]
     with pytest.raises(NotConfigured, match="characters"):
-        tracking.open_pixel_url(tracking_settings(env="production", tracking_secret="short"), 1)
-    real = tracking_settings(env="production", tracking_secret="a-real-secret-of-32-characters!!")
+        tracking.open_pixel_url(tracking_settings(tracking_secret="short"), 1)
+    real = tracking_settings(tracking_secret="a-real-secret-of-32-characters!!")
     assert tracking.verify_open_token(real, token_of(tracking.open_pixel_url(real, 1))) == 1
 
 
 def test_tracking_falls_back_to_the_api_address() -> None:
-    settings = Settings.model_validate({"api_host": "127.0.0.1", "api_port": 8123})
+    settings = tracking_settings(public_base_url="", api_host="127.0.0.1", api_port=8123)
     assert tracking.open_pixel_url(settings, 3).startswith("http://127.0.0.1:8123/t/o/")

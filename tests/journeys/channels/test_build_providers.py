@@ -71,7 +71,7 @@ async def test_a_complete_configuration_builds_one_instance_per_provider() -> No
             twilio_account_sid="AC1",
             twilio_auth_token="token",
             twilio_from_number="+15559990000",
-            webhook_secret="whsec",
+            webhook_secret="whsec-0123456789abcdef",
         )
     )
     assert isinstance(providers["email"], SmtpProvider)
@@ -91,5 +91,5 @@ def test_email_tracking_needs_a_real_tracking_secret_outside_dev() -> None:
         "email_tracking": True,
     }
     with pytest.raises(ChannelConfigError, match="JOURNEYS_TRACKING_SECRET"):
-        build_providers(settings(env="prod", **values))
-    build_providers(settings(env="prod", tracking_secret="a-long-enough-secret", **values))
+        build_providers(settings(**values))
+    build_providers(settings(tracking_secret="a-long-enough-secret", **values))

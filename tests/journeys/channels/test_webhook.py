@@ -28,7 +28,7 @@ from journeys.channels.webhook import WebhookProvider
 from tests.helpers import free_port
 from tests.journeys.channels.servers import serve_app, settings
 
-SECRET = "whsec-test"
+SECRET = "whsec-test-0123456789"
 
 
 class Receiver:
@@ -36,8 +36,10 @@ class Receiver:
 
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.calls = 0
 
     async def hook(self, request: Request) -> Response:
+        self.calls += 1
         body = await request.body()
         if not verify_signature(SECRET, request.headers.get(SIGNATURE_HEADER), body):
             return JSONResponse({"error": "bad signature"}, status_code=401)
@@ -186,6 +188,21 @@ async def test_a_wrong_secret_is_refused_by_the_receiver(
         await hooks.deliver(message(f"{url}/hook"))
     assert refused.value.kind == "unauthorized"
     assert endpoint.received == []
+
+
+@pytest.mark.parametrize("secret", ["", "short", "dev-only-console-secret"])
+async def test_the_webhook_step_never_signs_with_an_unfit_key(
+    receiver: tuple[Receiver, str], provider: Factory, secret: str
+) -> None:
+    """The webhook step's call (``post_json``) signed with an empty key when none was set; a
+    receiver cannot tell that from a forgery. Now nothing is sent, and the error names the
+    setting (the step ends as WebhookRefused, not retried)."""
+    endpoint, url = receiver
+    hooks = provider(webhook_allow_private_targets=True, webhook_secret=secret)
+    with pytest.raises(PermanentDeliveryError, match="JOURNEYS_WEBHOOK_SECRET") as refused:
+        await hooks.post_json(f"{url}/hook", {"data": {}}, "run-1:webhook")
+    assert refused.value.kind == "unauthorized"
+    assert endpoint.calls == 0
 
 
 async def test_503_is_retryable_and_a_redirect_is_not_followed(
