@@ -1,9 +1,36 @@
-"""One log format for every process, naming the process so `journeys dev` output reads well."""
+"""One log format for every process, naming the process so `journeys dev` output reads well.
+
+Log messages carry input (customer ids, event names, URLs): a newline in a ``userId`` would
+start a forged line, and ANSI escapes would rewrite the terminal. Every record's message is
+escaped once, in the handler's filter, so no call site has to remember to.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+
+# C0 and C1 controls (newline, CR, ESC, ...), DEL, line and paragraph separators, and the
+# bidirectional overrides that reorder what a terminal shows.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    r"""``text`` with each control character written as its escape (``\n``, ``\x1b``)."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class EscapeControls(logging.Filter):
+    """Formats each record's message with its arguments, then escapes its control characters.
+    Tracebacks are left alone: they are ours, and their line breaks are their layout."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        escaped = escape_controls(message)
+        if escaped != message or record.args:
+            record.msg, record.args = escaped, None
+        return True
 
 
 def configure_logging(process: str) -> None:
@@ -14,6 +41,8 @@ def configure_logging(process: str) -> None:
         datefmt="%H:%M:%S",
         force=True,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(EscapeControls())
     # Temporal's core and the HTTP stack are chatty at INFO; their warnings still show.
     for noisy in ("temporalio", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
