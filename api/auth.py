@@ -6,7 +6,8 @@ A caller proves who they are in one of three ways, all checked against the same 
 - ``Authorization: Bearer jk_<id>_<secret>``, for scripts and services;
 - HTTP Basic with the key as the username and an empty password, as Segment's libraries send a
   write key; the ``write_keys`` setting's keys are accepted here too, as ``ingest`` keys;
-- the console's session cookie, signed, naming a key that logged in (``api/console/``).
+- the console's session cookie, signed, holding a server-side session of a key that logged in
+  (``api/console/``, :mod:`journeys.store.console_sessions`), ended by logging out.
 
 Each router is mounted with :func:`allow` (``api/main.py``): reads (GET, HEAD) by one set of
 roles, changes by another; ``admin`` may do anything. No key is 401, a key of the wrong role
@@ -14,7 +15,8 @@ is 403; a revoked key is no key. Public routes (health, open and click tracking,
 signed webhooks) are mounted without it.
 
 Key rows are cached for a few seconds per process so that ingestion does not read the store on
-every event; a revoked key therefore stops working within ``KEY_CACHE_SECONDS``.
+every event; a revoked key therefore stops working within ``KEY_CACHE_SECONDS``. Console
+sessions are not cached: a logout ends one at once, in every API process.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from journeys.secret_checks import InsecureSettings, usable_secret
 from journeys.settings import Settings
-from journeys.store import api_keys
+from journeys.store import api_keys, console_sessions
 from journeys.store.api_keys import Role
 from journeys.store.base import utcnow
 from journeys.store.db import Sessions
@@ -55,7 +57,6 @@ KEY_CACHE_SECONDS = 5.0
 LAST_USED_PRECISION = timedelta(minutes=5)
 SESSION_COOKIE = "journeys_session"
 CONSOLE_PREFIX = "/console"
-_BINDING_LENGTH = 32
 SESSION_MAX_AGE_SECONDS = 12 * 3600
 _READS = {"GET", "HEAD", "OPTIONS"}
 
@@ -164,43 +165,43 @@ def _serializer(settings: Settings) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt="console")
 
 
-def session_cookie(settings: Settings, key: str) -> str:
-    """The console cookie for a key that logged in: its id and part of its secret's hash, signed
-    and dated. Never the key itself (a cookie seen once must not be a key for ever); a revoked
-    key ends its sessions, and the cookie cannot be forged or kept past its age."""
-    parts = api_keys.split_key(key)
-    if parts is None:
-        raise ValueError("not an API key")
-    key_id, secret = parts
-    return _serializer(settings).dumps([key_id, _session_binding(secret)])
+async def open_console_session(settings: Settings, sessions: Sessions, key_id: str) -> str:
+    """The console cookie for a key that logged in: a new server-side session's token, signed
+    and dated. Never the key itself (a cookie seen once must not be a key for ever); logging
+    out, the cookie's age or the key's revocation ends the session."""
+    serializer = _serializer(settings)
+    async with sessions.begin() as session:
+        token = await console_sessions.start_session(
+            session, key_id, timedelta(seconds=SESSION_MAX_AGE_SECONDS)
+        )
+    return serializer.dumps(token)
 
 
-def _session_binding(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()[:_BINDING_LENGTH]
+async def end_console_session(settings: Settings, sessions: Sessions, cookie: str) -> None:
+    """Log out: the cookie's session ends on the server, in every copy of the cookie."""
+    token = _session_token(settings, cookie)
+    if token is not None:
+        async with sessions.begin() as session:
+            await console_sessions.end_session(session, token)
 
 
-def _session_from_cookie(settings: Settings, cookie: str) -> tuple[str, str] | None:
+def _session_token(settings: Settings, cookie: str) -> str | None:
     try:
         value = _serializer(settings).loads(cookie, max_age=SESSION_MAX_AGE_SECONDS)
     except BadSignature:
         return None
-    match value:
-        case [str(key_id), str(binding)]:
-            return key_id, binding
-    return None
+    return value if isinstance(value, str) else None
 
 
-async def principal_for_session(sessions: Sessions, key_id: str, binding: str) -> Principal | None:
-    """The principal of a console session: its key must still be live and the same secret."""
-
-    async def load() -> ApiKey | None:
-        async with sessions() as session:
-            row = await session.get(ApiKey, key_id)
-        if row is None or row.revoked_at is not None:
-            return None
-        return row if hmac.compare_digest(row.secret_hash[:_BINDING_LENGTH], binding) else None
-
-    return await _through_cache(f"session:{key_id}:{binding}", load)
+async def principal_for_session(sessions: Sessions, token: str) -> Principal | None:
+    """The principal of a live console session whose key is live. Read on every console
+    request, uncached, so a logout or a revocation ends the session at once everywhere."""
+    async with sessions() as session:
+        key_id = await console_sessions.live_session_key(session, token)
+        row = None if key_id is None else await session.get(ApiKey, key_id)
+    if row is None or row.revoked_at is not None:
+        return None
+    return Principal(row.id, row.name, row.role)  # type: ignore[arg-type]
 
 
 def _is_write_key(key: str, settings: Settings) -> bool:
@@ -238,8 +239,8 @@ async def authenticate(request: Request) -> Principal | None:
     ):
         # The cookie opens the console only: API routes take keys in headers, which a page of
         # another site cannot make a browser send, so they need no CSRF defence of their own.
-        found = _session_from_cookie(settings, cookie)
-        return None if found is None else await principal_for_session(sessions, *found)
+        token = _session_token(settings, cookie)
+        return None if token is None else await principal_for_session(sessions, token)
     if key is None:
         return None
     return await principal_for_key(sessions, key)

@@ -1,10 +1,11 @@
 """Logging in and out of the console with an API key.
 
-A person pastes their key once; the console answers with a session cookie holding the key,
-signed and dated (``api.auth.session_cookie``), so every later request is checked against the
-key's row as an API call would be: revoking the key ends its sessions. The cookie is HttpOnly,
-SameSite=Strict, Secure over https, and sent to ``/console`` only, so the JSON API never
-accepts it from a browser.
+A person pastes their key once; the console starts a session on the server and answers with a
+cookie holding its token, signed and dated (``api.auth.open_console_session``). Every later
+request checks the session and its key's row: logging out ends the session on the server (a
+copy of the cookie is worthless from then on), and revoking the key ends all of its sessions.
+The cookie is HttpOnly, SameSite=Strict, Secure over https, and sent to ``/console`` only, so
+the JSON API never accepts it from a browser.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from api.auth import (
     SESSION_MAX_AGE_SECONDS,
     STAFF,
     authenticate,
+    end_console_session,
+    open_console_session,
     principal_for_key,
-    session_cookie,
 )
 from api.console import csrf, views
 from api.console.access import LOGIN, ConsoleExit, check_form, console_router, not_for_role
@@ -84,7 +86,7 @@ async def login(
         return not_for_role(request, principal)
     settings: Settings = request.app.state.settings
     try:
-        cookie = session_cookie(settings, key)
+        cookie = await open_console_session(settings, sessions, principal.key_id)
     except HTTPException as err:
         raise ConsoleExit(
             views.problem(request, err.status_code, "Console unavailable", str(err.detail))
@@ -99,8 +101,11 @@ async def login(
 async def logout(
     request: Request, csrf_token: Annotated[str, Form(alias=csrf.FIELD)] = ""
 ) -> Response:
-    """Forget the session in this browser; the key itself stays valid until revoked."""
+    """End the session on the server and forget its cookie here; the key itself stays valid
+    until revoked."""
     check_form(request, await authenticate(request), csrf_token)
+    if cookie := request.cookies.get(SESSION_COOKIE):
+        await end_console_session(request.app.state.settings, request.app.state.sessions, cookie)
     response = views.redirect(f"{LOGIN}?logged_out=1")
     response.delete_cookie(
         SESSION_COOKIE, path=views.PREFIX, httponly=True, samesite="strict", secure=_https(request)

@@ -284,6 +284,25 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class ConsoleSession(Base):
+    """One console login, live until its key logs out, its age passes or its key is revoked.
+
+    The browser's cookie holds a random token, signed; only the token's SHA-256 is kept here
+    (``id``), so reading this table opens no console. Logging out ends the row, so a copy of
+    the cookie taken before then stops working at once.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
 class OperatorAction(Base):
     """What a person or system did through the API, console or CLI, beyond reading: keys made
     and revoked, runs cancelled, audiences entered, customers exported and erased.
