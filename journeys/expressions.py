@@ -22,11 +22,13 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from journeys.contracts import JourneyEvent
+from journeys.sandbox import BoundedSandbox, budget
 
-_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.ChainableUndefined)
+# Templates' sandbox and budget (journeys/sandbox.py): sizes and counts, never the clock, so an
+# evaluation replays identically in workflow code. Immutable: an expression changes nothing.
+_ENV = BoundedSandbox(immutable=True, undefined=jinja2.ChainableUndefined)
 
 
 class ExpressionError(Exception):
@@ -42,7 +44,8 @@ class Expression:
     def evaluate(self, names: Mapping[str, Any]) -> Any:
         """The expression's value; undefined becomes ``None``. Raises :class:`ExpressionError`."""
         try:
-            value = _compiled(self.source)(**names)
+            with budget():
+                value = _compiled(self.source)(**names)
         except Exception as err:  # the sandbox's SecurityError, a TypeError of ``None > 3``...
             raise ExpressionError(f"{self.source!r} failed: {err}") from err
         return None if isinstance(value, jinja2.Undefined) else value
@@ -64,6 +67,8 @@ def compile_expression(source: str) -> Expression:
         _compiled(source)
     except jinja2.TemplateSyntaxError as err:
         raise ExpressionError(f"{source!r} does not parse: {err.message}") from err
+    except (RecursionError, SyntaxError):
+        raise ExpressionError(f"{source[:80]!r}... is nested too deeply") from None
     return Expression(source)
 
 

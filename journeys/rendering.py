@@ -11,23 +11,16 @@ templates folder; an SMS needs only ``.txt.j2``. HTML parts are autoescaped, tex
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
+
+from journeys.sandbox import BoundedSandbox, render
 
 PARTS = ("subject", "txt", "html")
-
-# A template may not build a string or list longer than this with ``*`` (``'x' * 10**9``), nor
-# an integer of more than MAX_BITS with ``*`` or ``**``; the sandbox caps range() alike (100,000
-# items). Loops concatenating strings are not bounded: templates are written by trusted staff.
-MAX_SEQUENCE = 100_000
-MAX_BITS = 100_000
 
 
 class TemplateError(Exception):
@@ -89,35 +82,12 @@ class _StrictUndefined(jinja2.StrictUndefined):
         return message
 
 
-class _Sandbox(SandboxedEnvironment):
-    """Jinja's sandbox (no attribute starting with ``_``, no unsafe callables) with a bound on
-    ``*`` and ``**``, which could otherwise exhaust the worker's memory or CPU."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
-        both_int = isinstance(left, int) and isinstance(right, int)
-        if op == "*":
-            for items, count in ((left, right), (right, left)):
-                sized = isinstance(items, str | list | tuple) and isinstance(count, int)
-                if sized and len(items) * count > MAX_SEQUENCE:
-                    raise SecurityError(
-                        f"'*' would build {len(items) * count} items (the limit is {MAX_SEQUENCE})"
-                    )
-            if both_int and left.bit_length() + right.bit_length() > MAX_BITS:
-                raise SecurityError(f"'*' would build an integer above {MAX_BITS} bits")
-            return operator.mul(left, right)
-        if op == "**":
-            if both_int and abs(left) > 1 and abs(left).bit_length() * abs(right) > MAX_BITS:
-                raise SecurityError(f"'**' would build an integer above {MAX_BITS} bits")
-            return operator.pow(left, right)
-        return super().call_binop(context, op, left, right)
-
-
 def environment(
     *, autoescape: bool | Any = False, loader: jinja2.BaseLoader | None = None
-) -> _Sandbox:
-    return _Sandbox(
+) -> BoundedSandbox:
+    """The sandbox templates render in (:mod:`journeys.sandbox`: every operation, loop and
+    output bounded), where an undefined variable is an error."""
+    return BoundedSandbox(
         loader=loader,
         undefined=_StrictUndefined,
         autoescape=autoescape,
@@ -132,13 +102,18 @@ HTML_ENV = environment(autoescape=True)
 
 def compile_part(part: str, source: str) -> jinja2.Template:
     """Compile one part (``subject``, ``text``, ``html``); only ``html`` is autoescaped.
-    Raises ``jinja2.TemplateSyntaxError`` (with ``lineno``)."""
-    return (HTML_ENV if part == "html" else TEXT_ENV).from_string(source)
+    Raises ``jinja2.TemplateSyntaxError`` (with ``lineno``), also for nesting too deep to
+    compile."""
+    try:
+        return (HTML_ENV if part == "html" else TEXT_ENV).from_string(source)
+    except (RecursionError, SyntaxError):
+        raise jinja2.TemplateSyntaxError("expressions are nested too deeply", 1) from None
 
 
 def render_part(part: str, template: jinja2.Template, context: dict[str, Any]) -> str:
-    """Render one compiled part; a subject is stripped (a header is one line of text)."""
-    text = template.render(context)
+    """Render one compiled part within the sandbox's budget; a subject is stripped (a header is
+    one line of text)."""
+    text = render(template, context)
     return text.strip() if part == "subject" else text
 
 
@@ -198,7 +173,7 @@ class TemplateRenderer:
     def _render_part(self, name: str, part: str, context: dict[str, Any]) -> str:
         filename = f"{name}.{part}.j2"
         try:
-            text = self._env.get_template(filename).render(context)
+            text = render(self._env.get_template(filename), context)
         except jinja2.TemplateSyntaxError as err:
             raise TemplateError(f"{filename} line {err.lineno}: {err.message}") from err
         except jinja2.UndefinedError as err:
