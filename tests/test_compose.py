@@ -148,16 +148,54 @@ def test_dependencies_volumes_and_configs_are_declared(
             assert source in configs, f"{name} uses undeclared config {source}"
 
 
-def test_interpolation_has_defaults_and_shell_dollars_are_escaped() -> None:
-    """The file works without an .env: every ${VAR} has a default, and `$` meant for a shell
-    script is written `$$` so Compose leaves it alone."""
+# Compose refuses to start while one of these is unset: no password or signing key has a default.
+REQUIRED_VARIABLES = {
+    "JOURNEYS_DB_PASSWORD",
+    "TEMPORAL_DB_PASSWORD",
+    "JOURNEYS_TRACKING_SECRET",
+    "JOURNEYS_CONSOLE_SECRET",
+}
+
+
+def test_interpolation_has_defaults_or_is_required_and_shell_dollars_are_escaped() -> None:
+    """Every ${VAR} has a default, but for the passwords and secrets, which are required
+    (`${VAR:?message}`); `$` meant for a shell script is written `$$` so Compose leaves it."""
     text = COMPOSE_FILE.read_text().replace("$$", "")
     variables = re.findall(r"\$\{([^}]*)\}", text)
     assert variables, "expected the documented ${VAR:-default} knobs"
+    required = set()
     for variable in variables:
-        assert re.fullmatch(r"[A-Z][A-Z0-9_]*:-[^}]*", variable), f"${{{variable}}} has no default"
+        if match := re.fullmatch(r"([A-Z][A-Z0-9_]*):\?[^}]+", variable):
+            required.add(match.group(1))
+        else:
+            assert re.fullmatch(r"[A-Z][A-Z0-9_]*:-[^}]*", variable), (
+                f"${{{variable}}} has no default"
+            )
+    assert required == REQUIRED_VARIABLES
     stray = re.sub(r"\$\{[^}]*\}", "", text)
     assert "$" not in stray, "an unescaped $ would be interpolated by Compose"
+
+
+def test_no_password_or_secret_has_a_default(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """The probe found default database passwords: each now comes from a required variable."""
+    required = r"\$\{[A-Z][A-Z0-9_]*:\?[^}]+\}"
+    for name, service in services.items():
+        for key, value in environment(service).items():
+            if re.search("PASSWORD|PWD", key):
+                assert re.fullmatch(required, value), f"{name}: {key} has a default"
+    shared = compose["x-journeys-env"]
+    assert shared["JOURNEYS_ENV"] == "production"
+    url = shared["JOURNEYS_DATABASE_URL"]
+    assert re.search(r"//journeys:\$\{JOURNEYS_DB_PASSWORD:\?[^}]+\}@", url), url
+    for key in ("JOURNEYS_TRACKING_SECRET", "JOURNEYS_CONSOLE_SECRET"):
+        assert re.fullmatch(required, shared[key]), key
+    assert re.fullmatch(r"\$\{JOURNEYS_WEBHOOK_SECRET:-\}", shared["JOURNEYS_WEBHOOK_SECRET"])
+
+
+def test_the_image_is_production_unless_told_otherwise() -> None:
+    assert re.search(r"^\s*JOURNEYS_ENV=production\b", DOCKERFILE.read_text(), re.MULTILINE)
 
 
 def test_workers_and_routers_are_replicated(services: dict[str, dict[str, Any]]) -> None:
@@ -200,7 +238,7 @@ def test_settings_point_at_services_of_this_file(
 ) -> None:
     env = {key: str(value) for key, value in compose["x-journeys-env"].items()}
 
-    database = urlsplit(env["JOURNEYS_DATABASE_URL"])
+    database = urlsplit(re.sub(r"\$\{[^}]*\}", "secret", env["JOURNEYS_DATABASE_URL"]))
     assert database.scheme == "postgresql+psycopg"
     assert database.hostname == "journeys-db"
     assert services["journeys-db"]["image"].startswith("postgres:")
