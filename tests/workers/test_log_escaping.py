@@ -42,13 +42,19 @@ def test_every_process_log_escapes_its_records(tmp_path: Path) -> None:
         "import logging; from workers.logs import configure_logging; "
         "configure_logging('api'); "
         f"logging.getLogger('uvicorn.error').warning('path %s', {HOSTILE_ID!r}); "
-        f"logging.getLogger('journeys.x').info({HOSTILE_ID!r})"
+        f"logging.getLogger('journeys.x').info({HOSTILE_ID!r})\n"
+        f"try: raise ValueError({HOSTILE_ID!r})\n"
+        "except ValueError: logging.getLogger('journeys.y').exception('routing failed')"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     lines = done.stderr.splitlines()
-    assert len(lines) == 2, done.stderr
-    assert all("\x1b" not in line and FORGED not in line.split(": ", 1)[0] for line in lines)
-    assert all("c-log\\n12:00:00" in line for line in lines)
+    records = [line for line in lines if not line.startswith(" ")]
+    assert len(records) == 3, done.stderr
+    assert "\x1b" not in done.stderr
+    assert not any(line.startswith(FORGED) for line in lines)
+    assert all("c-log\\n12:00:00" in line for line in records[:2])
+    # The exception's message keeps its line break, indented as the traceback it belongs to.
+    assert f"    ValueError: c-log\n    {FORGED}\\x1b[2K" in done.stderr
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
