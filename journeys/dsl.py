@@ -16,6 +16,13 @@ Exit events are handled by the ``event`` signal: it records the exit, which wake
 An operator stops a run with the ``cancel`` signal (:class:`CancelRequest`), which ends it the
 same way, as ``cancelled`` with "cancelled by <name>: <reason>" (see :meth:`Journey.on_cancel`).
 
+A run whose workflow fails (a :class:`JourneyError`, an activity that failed for good) first
+ends its row as ``failed`` with the reason and an audit row, then fails in Temporal, where
+operators see it: its row is never left ``active`` behind a failed workflow. An exception that
+is a bug fails the workflow task instead, which Temporal retries, so the run is still going on
+both sides and a fixed deploy resumes it. Recorded runs replay unchanged: the failed end adds
+commands only where the old code had already failed the workflow.
+
 Audit rows that belong to a step carry its id in ``data["step_id"]`` (:data:`STEP_ID`), which
 the analytics funnel (journeys/store/analytics.py) counts runs by. A declarative run tags every
 row its interpreter writes with the definition's step id. A code journey has no list of steps,
@@ -38,7 +45,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import CancelledError as TemporalCancelled
 
 from journeys.bookkeeping import (
     RETRY,
@@ -95,6 +103,13 @@ ACTIVITY_EMIT = "journeys.emit_event"
 ACTIVITY_WEBHOOK = "journeys.call_webhook"
 # The status a run an operator stopped ends with (the signal: contracts.CANCEL_SIGNAL).
 CANCELLED = "cancelled"
+# The status of a run whose workflow failed (a journey error, an activity failed for good).
+FAILED = "failed"
+# The error type the webhook activity raises for a target it will never call (an invalid URL,
+# a private address): the step's audited outcome, not the run's failure.
+WEBHOOK_REFUSED = "WebhookRefused"
+# The longest failure reason a run's row and audit keep.
+_MAX_FAILURE_REASON = 1000
 
 
 _SEND_TIMEOUT = timedelta(minutes=2)
@@ -283,24 +298,43 @@ class Journey(Bookkeeping):
             self._take_goal(event)
         goal_watch = asyncio.create_task(self._watch_goal()) if self.spec.goal else None
         try:
-            self._checkpoint()
-            await self.run(trigger)
-            await self._await_goal()
-            outcome = self._outcome("completed", "completed all steps")
-        except (_Exited, NotEntered):
-            if self._ending is not None:
-                outcome = self._outcome(*self._ending)
-            elif self._exit_event is not None:
-                outcome = self._outcome("exited", f"exited on {self._exit_event.name}")
-            else:  # the store refused the entry (journeys/bookkeeping.py)
-                assert self._refusal is not None
-                outcome = self._not_entered(self._refusal)
-        if goal_watch is not None:
-            if self._goal_event is not None:
-                await goal_watch
-            else:
+            try:
+                self._checkpoint()
+                await self.run(trigger)
+                await self._await_goal()
+                outcome = self._outcome("completed", "completed all steps")
+            except (_Exited, NotEntered):
+                if self._ending is not None:
+                    outcome = self._outcome(*self._ending)
+                elif self._exit_event is not None:
+                    outcome = self._outcome("exited", f"exited on {self._exit_event.name}")
+                else:  # the store refused the entry (journeys/bookkeeping.py)
+                    assert self._refusal is not None
+                    outcome = self._not_entered(self._refusal)
+            if goal_watch is not None:
+                await self._settle_goal(goal_watch)
+        except Exception as err:
+            if not _fails_workflow(err):
+                raise  # a bug: Temporal retries the workflow task, so a fix resumes the run
+            if goal_watch is not None and not goal_watch.done():
                 goal_watch.cancel()
-        # The entry, when no step has written it yet, and the rows queued since the last step.
+            outcome = self._outcome(FAILED, _failure_reason(err))
+            await self._record_end(outcome)
+            raise
+        return await self._record_end(outcome)
+
+    async def _settle_goal(self, goal_watch: asyncio.Task[None]) -> None:
+        """At the run's end: let a conversion under way be recorded, else stop watching."""
+        if self._goal_event is not None:
+            await goal_watch
+        else:
+            goal_watch.cancel()
+
+    async def _record_end(self, outcome: JourneyOutcome) -> JourneyOutcome:
+        """End the run's row and audit trail with ``outcome`` (or, for an entry the store
+        refused, with that refusal): the entry, when no step has written it yet, and the rows
+        queued since the last step go first."""
+        assert self._run is not None
         with contextlib.suppress(NotEntered):
             await self._write_pending()
         if self._refusal is not None:
@@ -623,8 +657,13 @@ class Journey(Bookkeeping):
         )
 
     async def call_webhook(self, url: str, body: Mapping[str, Any]) -> WebhookResult | None:
-        """POST ``body`` as JSON to ``url``, signed like the webhook channel (and refused for
-        private addresses the same way). Not called for a holdout run (``None``)."""
+        """POST ``body`` as JSON to ``url``, signed like the webhook channel; the receiver's
+        answer, whatever its status (5xx and 429 are retried first).
+
+        ``None`` when nothing was called: a holdout run (audited as ``skipped``), or a target
+        the channel refuses, an invalid URL or a private address (audited as ``webhook_failed``
+        with the reason). Either way the journey goes on to its next step.
+        """
         self._checkpoint()
         assert self._run is not None
         step_id = self._step_id(f"webhook:{url}")
@@ -632,15 +671,24 @@ class Journey(Bookkeeping):
             await self._audit("skipped", f"holdout: webhook {url} not called", step_id=step_id)
             return None
         call = WebhookCall(run=self._run, step=step_id, url=url, body=dict(body))
-        result: WebhookResult = await self._unless_cancelled(
-            lambda: workflow.start_activity(
-                ACTIVITY_WEBHOOK,
-                call,
-                result_type=WebhookResult,
-                start_to_close_timeout=_CALL_TIMEOUT,
-                retry_policy=RETRY,
+        try:
+            result: WebhookResult = await self._unless_cancelled(
+                lambda: workflow.start_activity(
+                    ACTIVITY_WEBHOOK,
+                    call,
+                    result_type=WebhookResult,
+                    start_to_close_timeout=_CALL_TIMEOUT,
+                    retry_policy=RETRY,
+                )
             )
-        )
+        except ActivityError as err:
+            refusal = _webhook_refusal(err)
+            if refusal is None:
+                raise
+            # Like a message a provider refuses for good: recorded, and the journey goes on.
+            await self._audit("webhook_failed", refusal, data={"step": step_id}, step_id=step_id)
+            self._checkpoint()
+            return None
         await self._audit(
             "webhook_called",
             f"POST {url}: {result.status_code}",
@@ -946,6 +994,36 @@ def _quiet_hours_arg(step_id: str, value: str | bool | None) -> str | None:
             f"step {step_id!r}: quiet_hours {value!r} is not HH:MM-HH:MM (e.g. 21:00-08:00)"
         )
     return value
+
+
+def _fails_workflow(err: Exception) -> bool:
+    """Does ``err`` fail the run's workflow (as opposed to failing one workflow task, which
+    Temporal retries)? A journey error and Temporal's failures do, but for a cancellation."""
+    if isinstance(err, JourneyError):
+        return True
+    if not isinstance(err, FailureError):
+        return False
+    return not isinstance(err, TemporalCancelled) and not isinstance(err.cause, TemporalCancelled)
+
+
+def _failure_reason(err: BaseException) -> str:
+    """A failed run's reason, for its row and audit: the journey error's message, or which
+    activity failed and why."""
+    if isinstance(err, ActivityError) and isinstance(err.cause, FailureError):
+        said = f"{err.activity_type} failed: {err.cause.message}"
+    elif isinstance(err, FailureError):
+        said = err.message
+    else:
+        said = str(err) or type(err).__name__
+    return said[:_MAX_FAILURE_REASON]
+
+
+def _webhook_refusal(err: ActivityError) -> str | None:
+    """Why the webhook activity refused its target, when that is what ``err`` says."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == WEBHOOK_REFUSED:
+        return cause.message
+    return None
 
 
 def _rules(events: str | EventRule | Iterable[str | EventRule]) -> tuple[EventRule, ...]:

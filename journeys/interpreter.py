@@ -86,6 +86,10 @@ class DefinitionJourney(Journey):
                 self._current_step_id = self.document.steps[position].id
                 chosen = await self._perform(position, jumps)
                 position = None if chosen is None else positions[chosen]
+        except Exception:
+            # A step that fails the run names the run's end, as an exit step does.
+            self._exit_step = self._current_step_id
+            raise
         finally:
             self._current_step_id = None
 

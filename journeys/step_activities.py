@@ -36,6 +36,7 @@ from journeys.dsl import (
     ACTIVITY_RECORD_CONVERSION,
     ACTIVITY_UPDATE_TRAITS,
     ACTIVITY_WEBHOOK,
+    WEBHOOK_REFUSED,
 )
 from journeys.events import Event
 from journeys.settings import Settings
@@ -118,15 +119,17 @@ class StepActivities:
 
     @activity.defn(name=ACTIVITY_WEBHOOK)
     async def call_webhook(self, call: WebhookCall) -> WebhookResult:
-        """POST the step's body; 5xx and transport errors are retried by Temporal, a refused
-        target or a 4xx ends the call as the step's result."""
+        """POST the step's body; 5xx, 429 and transport errors are retried by Temporal. Any
+        other answer (a 4xx) is the step's result; a call the channel refuses before sending it
+        (e.g. an invalid URL, a private address) fails at once, as :data:`WEBHOOK_REFUSED`,
+        which the step audits as its outcome (``Journey.call_webhook``)."""
         payload = {"journey": call.run.journey_key, "customer_id": call.run.customer_id}
         try:
             response = await self.webhooks.post_json(
                 call.url, payload | {"data": call.body}, f"{call.run.run_id}:{call.step}"
             )
         except PermanentDeliveryError as err:
-            raise ApplicationError(str(err), type="WebhookRefused", non_retryable=True) from err
+            raise ApplicationError(str(err), type=WEBHOOK_REFUSED, non_retryable=True) from err
         if response.status_code >= 500 or response.status_code == 429:
             raise ApplicationError(f"{call.url} answered {response.status_code}")
         return WebhookResult(status_code=response.status_code, body=response.text[:2000])

@@ -442,7 +442,7 @@ def _step_key() -> tuple[ColumnElement[Any], ColumnElement[Any]]:
         (split.is_not(None), "split"),
         (AuditEvent.kind.in_(("waiting", "timed_out", "received")), "wait"),
         (AuditEvent.kind == "emitted", "emit"),
-        (AuditEvent.kind == "webhook_called", "webhook"),
+        (AuditEvent.kind.in_(("webhook_called", "webhook_failed")), "webhook"),
         else_="send",
     )
     return key, kind

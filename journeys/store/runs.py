@@ -23,9 +23,17 @@ from journeys.store.customers import resolve
 from journeys.store.models import JourneyRun
 
 # Every status a run row may have: entered and going, ended by the run itself, refused at entry,
-# stopped by an operator, or ended by an erasure (journeys/store/erasure.py).
+# stopped by an operator, failed (its workflow failed: the reason says why), or ended by an
+# erasure (journeys/store/erasure.py).
 RunStatus = Literal[
-    "active", "completed", "exited", "converted", "cancelled", "not_entered", "terminated"
+    "active",
+    "completed",
+    "exited",
+    "converted",
+    "cancelled",
+    "not_entered",
+    "failed",
+    "terminated",
 ]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 ACTIVE = "active"

@@ -94,7 +94,9 @@ async def test_call_webhook() -> None:
     async with (
         serve_app(app) as base,
         JourneyTestKit.start(
-            journeys=[CodeWebhook], webhook_allow_private_targets=True, webhook_secret="s3cret"
+            journeys=[CodeWebhook],
+            webhook_allow_private_targets=True,
+            webhook_secret="webhook-test-signing-key",
         ) as kit,
     ):
         result = await kit.run(

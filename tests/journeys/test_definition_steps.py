@@ -246,7 +246,7 @@ async def test_a_webhook_step_posts_the_evaluated_body() -> None:
         async with JourneyTestKit.start(
             definitions=[document],
             webhook_allow_private_targets=True,
-            webhook_secret="s3cret",
+            webhook_secret="webhook-test-signing-key",
         ) as kit:
             result = await kit.run(
                 "def-webhook", [at("0s", "Order Completed", order_id="O7")], traits={"plan": "gold"}
