@@ -2,9 +2,12 @@
 
 Audit sentences and rendered messages name recipients ("sms ... sent to +15550000001", "This
 email was sent to ada@example.com"), so masking the ``recipient`` field and the traits alone
-would still show them. A :class:`Redactor` knows the customer's addresses (contact traits and
-message recipients) and replaces each, in any text or JSON value, by what
-:func:`api.masking.shown_address` shows the caller. Admins see everything as it is.
+would still show them. A :class:`Redactor` knows the customer's addresses (contact details in
+their traits and ids, and their messages' recipients) and replaces each, in any text or JSON
+value, by its masked form. Sentences, ids and facts are also searched for anything else that
+looks like an email address or phone number (:func:`api.masking.mask_contacts_in`); a message's
+rendered subject and body only lose the customer's own addresses, so that support still reads
+what the customer read (the shop's own phone number included). Admins see everything as it is.
 """
 
 from __future__ import annotations
@@ -14,10 +17,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.auth import Principal
-from api.masking import shown_address, shown_traits
+from api.masking import (
+    MAX_DEPTH,
+    contact_values,
+    contacts_in,
+    is_contact_name,
+    mask_contacts_in,
+    shown_address,
+    shown_id,
+    shown_traits,
+    shown_value,
+)
 
 # Shorter strings are too likely to be something else ("US", "+1") to be replaced in text.
 _MIN_ADDRESS = 5
+# The most addresses replaced in text: a profile holding more is masked by value alone beyond.
+_MAX_ADDRESSES = 1_000
+# A message as rendered: kept as the customer read it, but for the customer's own addresses.
+MESSAGE_FIELDS = frozenset({"subject", "body", "html", "text"})
 
 
 @dataclass(frozen=True)
@@ -28,24 +45,37 @@ class Redactor:
 
     @classmethod
     def for_customer(
-        cls, principal: Principal, traits: Mapping[str, Any], recipients: Iterable[str | None]
+        cls,
+        principal: Principal,
+        traits: Mapping[str, Any],
+        recipients: Iterable[str | None],
+        ids: Iterable[str] = (),
     ) -> Redactor:
-        """For the customer with ``traits`` whose messages went to ``recipients``."""
+        """For the customer with ``traits`` and ``ids`` (their id and aliases) whose messages
+        went to ``recipients``."""
         if principal.sees_contacts:
             return cls(principal)
-        found = set(_contact_values(traits))
+        found = set(contact_values(dict(traits)))
         found.update(r for r in recipients if r)
+        for value in ids:
+            found.update(value[start:stop] for start, stop, _ in contacts_in(value))
         # A webhook channel's URL names no person; shown_address leaves it as it is.
         kept = {a for a in found if len(a) >= _MIN_ADDRESS and shown_address(a, principal) != a}
-        return cls(principal, tuple(sorted(kept, key=len, reverse=True)))
+        longest = sorted(kept, key=len, reverse=True)[:_MAX_ADDRESSES]
+        return cls(principal, tuple(longest))
 
     def address(self, address: str | None) -> str | None:
         return shown_address(address, self.principal)
 
+    def id(self, value: str) -> str:
+        """A customer id, alias, workflow id or entry key."""
+        return shown_id(value, self.principal)
+
     def traits(self, traits: dict[str, Any]) -> dict[str, Any]:
         return shown_traits(traits, self.principal)
 
-    def text(self, text: str) -> str:
+    def message(self, text: str) -> str:
+        """A rendered subject or body: the customer's own addresses masked, nothing else."""
         if self.principal.sees_contacts:
             return text
         for address in self.addresses:
@@ -53,38 +83,38 @@ class Redactor:
                 text = text.replace(address, shown_address(address, self.principal) or "")
         return text
 
-    def value(self, value: Any) -> Any:
-        """A JSON-like value with every string redacted; ``recipient`` keys masked as addresses
-        (even one not known beforehand) and ``traits`` keys as traits."""
+    def text(self, text: str) -> str:
+        """A sentence or reason: the customer's addresses and anything like an address masked."""
+        if self.principal.sees_contacts:
+            return text
+        return mask_contacts_in(self.message(text))
+
+    def value(self, value: Any, *, depth: int = 0) -> Any:
+        """A JSON-like value with every string redacted: ``recipient`` keys masked as addresses
+        (even one not known beforehand), ``traits`` keys as traits, contact-named keys by name,
+        message fields as messages, everything else as text."""
         if self.principal.sees_contacts:
             return value
         if isinstance(value, str):
             return self.text(value)
+        if depth >= MAX_DEPTH and isinstance(value, list | dict):
+            return f"[hidden: nested deeper than {MAX_DEPTH}]"
         if isinstance(value, list):
-            return [self.value(item) for item in value]
+            return [self.value(item, depth=depth + 1) for item in value]
         if isinstance(value, dict):
-            shown: dict[str, Any] = {}
-            for key, item in value.items():
-                if key == "recipient" and isinstance(item, str):
-                    shown[key] = self.address(item)
-                elif key == "traits" and isinstance(item, dict):
-                    shown[key] = self.value(self.traits(item))
-                else:
-                    shown[key] = self.value(item)
-            return shown
+            return {
+                self.text(str(key)): self._field(str(key), item, depth)
+                for key, item in value.items()
+            }
         return value
 
-
-def _contact_values(traits: Mapping[str, Any]) -> Iterable[str]:
-    """The values of ``email``, ``phone``, ``*_email`` and ``*_phone`` traits, nested too."""
-    for name, value in traits.items():
-        if isinstance(value, Mapping):
-            yield from _contact_values(value)
-            continue
-        lowered = name.lower()
-        if not (lowered in ("email", "phone") or lowered.endswith(("_email", "_phone"))):
-            continue
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            if isinstance(item, str | int) and not isinstance(item, bool):
-                yield str(item)
+    def _field(self, key: str, item: Any, depth: int) -> Any:
+        if key == "recipient" and isinstance(item, str):
+            return self.address(item)
+        if key == "traits" and isinstance(item, dict):
+            return self.traits(item)
+        if key in MESSAGE_FIELDS and isinstance(item, str):
+            return self.message(item)
+        if is_contact_name(key) and not isinstance(item, dict | list):
+            return shown_value(key, item, self.principal)
+        return self.value(item, depth=depth + 1)

@@ -2,7 +2,8 @@
 
 The run list, a run's timeline and a customer's timeline all start from these fields and add
 their own (the timeline's entries, the Temporal Web UI link), so a new column is shown alike
-everywhere.
+everywhere, and masked alike (:func:`shown_run`): ids holding an email address or phone number
+are masked for roles that do not see contacts, and ``customer_ref`` is what links carry then.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.customer_refs import linked_id
+from api.redaction import Redactor
+from journeys.settings import Settings
+
 RUN_EXAMPLE: dict[str, Any] = {
     "run_id": "0b7c2a4e-52c1-4d4f-9f0e-6d8a1d0f9c11",
     "workflow_id": "journey/cart-recovery/c-123",
     "journey_key": "cart-recovery",
     "journey_version": 3,
     "customer_id": "c-123",
+    "customer_ref": "c-123",
     "status": "active",
     "reason": "",
     "trigger_event": "Cart Abandoned",
@@ -40,7 +46,12 @@ class RunOut(BaseModel):
     workflow_id: str
     journey_key: str
     journey_version: int
-    customer_id: str
+    customer_id: str = Field(description="Masked if it holds contact details you may not see")
+    customer_ref: str = Field(
+        default="",
+        description="The customer in paths (`/v1/customers/{customer_ref}/timeline`): the id, "
+        "or an opaque `cref_...` reference when the id is masked for you",
+    )
     status: str = Field(
         description="active, completed, exited, converted, cancelled, not_entered or terminated"
     )
@@ -51,3 +62,21 @@ class RunOut(BaseModel):
     ended_at: datetime | None
     holdout: bool
     entry_key: str | None
+
+
+def shown_run(run: object, settings: Settings, redactor: Redactor) -> RunOut:
+    """``run`` (a ``journey_runs`` row or a timeline's run) as ``redactor``'s principal may see
+    it: its ids and reason masked unless they see contacts, with the reference links carry."""
+    out = RunOut.model_validate(run)
+    if redactor.principal.sees_contacts:
+        return out.model_copy(update={"customer_ref": out.customer_id})
+    return out.model_copy(
+        update={
+            "workflow_id": redactor.id(out.workflow_id),
+            "customer_id": redactor.id(out.customer_id),
+            "customer_ref": linked_id(settings, redactor.principal, out.customer_id),
+            "trigger_message_id": redactor.id(out.trigger_message_id),
+            "entry_key": None if out.entry_key is None else redactor.id(out.entry_key),
+            "reason": redactor.text(out.reason),
+        }
+    )

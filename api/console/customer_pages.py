@@ -2,13 +2,15 @@
 (editors, admins) cancel a run that should not go on.
 
 Contact details are shown as the API shows them (:mod:`api.redaction`): in full to admins,
-masked to everyone else, in the profile, the timeline's sentences and the messages alike.
+masked to everyone else, in the profile, the ids, the timeline's sentences and the messages
+alike. A customer whose id is masked is linked by its reference (:mod:`api.customer_refs`), so
+the address bar shows no address either.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
@@ -18,10 +20,11 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import EDITORS
+from api.auth import EDITORS, Principal
 from api.console import views
 from api.console.access import Viewer, can_edit, check_form, check_role, console_router
 from api.current_steps import current_steps
+from api.customer_refs import MAX_REF_LENGTH, linked_id, resolve
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.redaction import Redactor
 from api.routes.customers import temporal_ui_link
@@ -53,6 +56,17 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Match:
+    """A search result as the viewer may see it, and the link to the customer's page."""
+
+    customer_id: str
+    link: str
+    matched: str
+    email: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
 class RunView:
     run: RunTimeline
     entries: list[Entry]
@@ -71,6 +85,7 @@ async def search(
     request: Request,
     principal: Viewer,
     session: SessionDep,
+    settings: SettingsDep,
     q: Annotated[str, Query(max_length=320)] = "",
 ) -> Response:
     """One match goes straight to the customer; several are listed; none says so."""
@@ -83,18 +98,24 @@ async def search(
             "q: type a customer id, an email address or a phone number.",
             principal=principal,
         )
-    matches = await search_customers(session, q=query)
-    if len(matches) == 1:
-        return views.redirect(_customer_url(matches[0].customer_id))
+    found = await search_customers(session, q=query)
+    if len(found) == 1:
+        return views.redirect(_customer_url(settings, principal, found[0].customer_id))
+    redactor = Redactor(principal)
+    matches = [
+        Match(
+            customer_id=redactor.id(match.customer_id),
+            link=_customer_url(settings, principal, match.customer_id),
+            matched=match.matched,
+            email=redactor.address(match.email),
+            phone=redactor.address(match.phone),
+        )
+        for match in found
+    ]
     return views.render(
         request,
         "search.html",
-        {
-            "section": "customers",
-            "query": query,
-            "matches": matches,
-            "redactor": Redactor(principal),
-        },
+        {"section": "customers", "query": query, "matches": matches},
         principal=principal,
         status_code=status.HTTP_200_OK if matches else status.HTTP_404_NOT_FOUND,
     )
@@ -110,9 +131,12 @@ async def customer(
     temporal: TemporalDep,
 ) -> HTMLResponse:
     """The profile and the newest runs, each with its timeline and, while it is active, what
-    its workflow is doing now (asked of Temporal)."""
-    timeline = await customer_timeline(session, customer_id, limit=RUN_LIMIT)
-    if timeline is None:
+    its workflow is doing now (asked of Temporal). The path holds any of the customer's ids or
+    the reference their masked links carry."""
+    found = None
+    if len(customer_id) <= MAX_REF_LENGTH:
+        found = await customer_timeline(session, resolve(settings, customer_id), limit=RUN_LIMIT)
+    if found is None:
         return views.problem(
             request,
             status.HTTP_404_NOT_FOUND,
@@ -121,17 +145,19 @@ async def customer(
             "number instead, or check the id.",
             principal=principal,
         )
-    active = await _run_rows(session, [run.id for run in timeline.runs if run.status == "active"])
+    active = await _run_rows(session, [run.id for run in found.runs if run.status == "active"])
     steps = await current_steps(temporal, active)
-    redactor = Redactor.for_customer(principal, timeline.traits, _recipients(timeline))
-    runs = [_run_view(run, steps.get(run.id), settings, redactor) for run in timeline.runs]
+    ids = [found.customer_id, *found.aliases]
+    redactor = Redactor.for_customer(principal, found.traits, _recipients(found), ids)
+    runs = [_run_view(run, steps.get(run.id), settings, redactor) for run in found.runs]
+    timeline = replace(found, runs=[view.run for view in runs])
     return views.render(
         request,
         "customer.html",
         {
             "section": "customers",
-            "customer_id": timeline.customer_id,
-            "aliases": timeline.aliases,
+            "customer_id": redactor.id(timeline.customer_id),
+            "aliases": [redactor.id(alias) for alias in timeline.aliases],
             "has_profile": timeline.has_profile,
             "traits": redactor.traits(timeline.traits),
             "runs": runs,
@@ -150,6 +176,7 @@ async def cancel_run(
     run_id: str,
     principal: Viewer,
     session: SessionDep,
+    settings: SettingsDep,
     temporal: TemporalDep,
     reason: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form(alias="csrf")] = "",
@@ -183,7 +210,8 @@ async def cancel_run(
             request,
             status.HTTP_409_CONFLICT,
             "Run already ended",
-            f"Run {run_id} of {run.journey_key} already ended: {run.status} ({run.reason}). "
+            f"Run {run_id} of {run.journey_key} already ended: {run.status} "
+            f"({Redactor(principal).text(run.reason)}). "
             "Nothing was changed.",
             principal=principal,
         )
@@ -209,7 +237,7 @@ async def cancel_run(
         )
     done = "ended" if run_id in outcome.already_ended else "requested"
     query = urlencode({"cancel": done, "run": run_id})
-    return views.redirect(f"{_customer_url(run.customer_id)}?{query}")
+    return views.redirect(f"{_customer_url(settings, principal, run.customer_id)}?{query}")
 
 
 def _cancel_notice(request: Request, timeline: CustomerTimeline) -> str:
@@ -228,8 +256,10 @@ def _cancel_notice(request: Request, timeline: CustomerTimeline) -> str:
     return f"Run {run.id} of {run.journey_key} is {run.status}: {run.reason}"
 
 
-def _customer_url(customer_id: str) -> str:
-    return f"{views.PREFIX}/customers/{views.segment(customer_id)}"
+def _customer_url(settings: Settings, principal: Principal, customer_id: str) -> str:
+    """The customer's page: by their id, or by its reference if the id is masked for them."""
+    linked = linked_id(settings, principal, customer_id)
+    return f"{views.PREFIX}/customers/{views.segment(linked)}"
 
 
 async def _run_rows(session: AsyncSession, run_ids: list[str]) -> list[JourneyRun]:
@@ -245,10 +275,22 @@ def _run_view(
     settings: Settings,
     redactor: Redactor,
 ) -> RunView:
+    shown = run
+    if not redactor.principal.sees_contacts:
+        shown = replace(
+            run,
+            workflow_id=redactor.id(run.workflow_id),
+            customer_id=redactor.id(run.customer_id),
+            trigger_message_id=redactor.id(run.trigger_message_id),
+            entry_key=None if run.entry_key is None else redactor.id(run.entry_key),
+            reason=redactor.text(run.reason),
+        )
+    if step is not None and not redactor.principal.sees_contacts:
+        step = replace(step, description=redactor.text(step.description))
     return RunView(
-        run=run,
+        run=shown,
         entries=[_entry(entry, redactor) for entry in run.entries],
-        temporal_ui=temporal_ui_link(settings, run),
+        temporal_ui=temporal_ui_link(settings, run, redactor.principal),
         current=step,
         cancellable=run.status == "active",
     )

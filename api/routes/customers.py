@@ -1,7 +1,9 @@
 """Customers, for support: finding one by id, email or phone, and what ran for them and why.
 
 Contact details are shown in full to admins only (:mod:`api.masking`): search results, traits,
-recipients, and the audit sentences and rendered messages that name an address alike.
+recipients, ids (a customer whose id is an email address), and the audit sentences and rendered
+messages that name an address alike. Where an id is masked, links and ``customer_ref`` carry an
+opaque reference (:mod:`api.customer_refs`) that every customer route takes in place of the id.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import PrincipalDep
+from api.auth import Principal, PrincipalDep
 from api.current_steps import current_steps
+from api.customer_refs import CustomerIdOrRef, linked_id, resolve
 from api.deps import SessionDep, SettingsDep, TemporalDep
-from api.params import NO_NUL, CustomerId
+from api.masking import shown_id
+from api.params import NO_NUL
 from api.redaction import Redactor
-from api.run_out import RunOut
+from api.run_out import RunOut, shown_run
 from journeys.contracts import StepState
 from journeys.settings import Settings
 from journeys.store.customer_search import MAX_MATCHES, search_customers
@@ -77,13 +81,20 @@ class JourneyRunOut(RunOut):
 
 
 class CustomerJourneys(BaseModel):
-    customer_id: str
+    customer_id: str = Field(description="Masked if it holds contact details you may not see")
+    customer_ref: str = Field(description="The customer in paths: the id, or a `cref_` reference")
     traits: dict[str, Any]
     runs: list[JourneyRunOut]
 
 
 class CustomerMatchOut(BaseModel):
-    customer_id: str = Field(description="the canonical id (an alias searched for finds it)")
+    customer_id: str = Field(
+        description="the canonical id (an alias searched for finds it), masked unless admin if "
+        "it holds an email address or phone number"
+    )
+    customer_ref: str = Field(
+        description="the customer in paths: the id, or an opaque `cref_` reference if masked"
+    )
     matched: str = Field(description="what matched: id, email or phone")
     email: str | None = Field(description="the profile's email, masked unless admin")
     phone: str | None = Field(description="the profile's phone, masked unless admin")
@@ -100,6 +111,7 @@ class CustomerSearch(BaseModel):
 )
 async def find_customers(
     session: SessionDep,
+    settings: SettingsDep,
     principal: PrincipalDep,
     email: Annotated[
         str | None,
@@ -133,18 +145,20 @@ async def find_customers(
         raise _invalid_query(name, f"{name} is empty")
     found = await search_customers(session, **{name: given[name]}, limit=MAX_MATCHES)
     redactor = Redactor(principal)
-    return CustomerSearch(
-        customers=[
+    customers = []
+    for match in found:
+        ref = linked_id(settings, principal, match.customer_id)
+        customers.append(
             CustomerMatchOut(
-                customer_id=match.customer_id,
+                customer_id=redactor.id(match.customer_id),
+                customer_ref=ref,
                 matched=match.matched,
                 email=redactor.address(match.email),
                 phone=redactor.address(match.phone),
-                timeline=f"/v1/customers/{quote(match.customer_id, safe='')}/timeline",
+                timeline=f"/v1/customers/{quote(ref, safe='')}/timeline",
             )
-            for match in found
-        ]
-    )
+        )
+    return CustomerSearch(customers=customers)
 
 
 def _invalid_query(field: str, message: str) -> HTTPException:
@@ -158,7 +172,7 @@ def _invalid_query(field: str, message: str) -> HTTPException:
     responses={404: {"description": "No profile and no journey runs for this customer"}},
 )
 async def customer_journeys(
-    customer_id: CustomerId,
+    customer_id: CustomerIdOrRef,
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
@@ -170,7 +184,8 @@ async def customer_journeys(
     ``GET /v1/customers/{customer_id}/timeline`` tells the same runs as sentences, with what
     became of each message; this is the rows as stored.
     """
-    history = await customer_history(session, customer_id, limit=limit)
+    asked = resolve(settings, customer_id)
+    history = await customer_history(session, asked, limit=limit)
     if history.is_unknown:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
@@ -179,9 +194,11 @@ async def customer_journeys(
     steps = await current_steps(temporal, history.runs)
     traits = history.customer.traits if history.customer else {}
     recipients = [d.recipient for run in history.runs for d in run.deliveries]
-    redactor = Redactor.for_customer(principal, traits, recipients)
+    ids = {asked, *(run.customer_id for run in history.runs)}
+    redactor = Redactor.for_customer(principal, traits, recipients, ids)
     return CustomerJourneys(
-        customer_id=customer_id,
+        customer_id=redactor.id(asked),
+        customer_ref=linked_id(settings, principal, asked),
         traits=redactor.traits(traits),
         runs=[_run_out(run, steps.get(run.id), settings, redactor) for run in history.runs],
     )
@@ -191,10 +208,11 @@ def _run_out(
     run: JourneyRun, step: StepState | None, settings: Settings, redactor: Redactor
 ) -> JourneyRunOut:
     current = None if step is None else CurrentStep.model_validate(step, from_attributes=True)
-    fields = RunOut.model_validate(run).model_dump()
+    if current is not None:
+        current = current.model_copy(update={"description": redactor.text(current.description)})
     return JourneyRunOut(
-        **{**fields, "reason": redactor.text(run.reason)},
-        temporal_ui=temporal_ui_link(settings, run),
+        **shown_run(run, settings, redactor).model_dump(),
+        temporal_ui=temporal_ui_link(settings, run, redactor.principal),
         current_step=current,
         deliveries=[_delivery_out(d, redactor) for d in run.deliveries],
         timeline=[_audit_out(a, redactor) for a in run.audit],
@@ -207,8 +225,8 @@ def _delivery_out(row: Any, redactor: Redactor) -> DeliveryOut:
         update={
             "recipient": redactor.address(out.recipient),
             "reason": redactor.text(out.reason),
-            "subject": None if out.subject is None else redactor.text(out.subject),
-            "body": None if out.body is None else redactor.text(out.body),
+            "subject": None if out.subject is None else redactor.message(out.subject),
+            "body": None if out.body is None else redactor.message(out.body),
         }
     )
 
@@ -230,9 +248,16 @@ class RunIds(Protocol):
     def workflow_id(self) -> str: ...
 
 
-def temporal_ui_link(settings: Settings, run: RunIds) -> str:
-    """Deep link to the run's event history; workflow ids hold slashes, so they are escaped."""
+def temporal_ui_link(settings: Settings, run: RunIds, principal: Principal) -> str:
+    """Deep link to the run's event history; workflow ids hold slashes, so they are escaped.
+
+    A workflow id holds the customer id: when that is masked for ``principal``, the link finds
+    the run by its run id instead, so the link shows no address (the Temporal Web UI itself
+    shows everything: only those who may see contact details should have access to it)."""
     namespace = quote(settings.temporal_namespace, safe="")
-    workflow = quote(run.workflow_id, safe="")
     base = settings.temporal_ui_url.rstrip("/")
+    if shown_id(run.workflow_id, principal) != run.workflow_id:
+        query = quote(f'RunId="{run.id}"', safe="")
+        return f"{base}/namespaces/{namespace}/workflows?query={query}"
+    workflow = quote(run.workflow_id, safe="")
     return f"{base}/namespaces/{namespace}/workflows/{workflow}/{run.id}/history"

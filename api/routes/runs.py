@@ -11,6 +11,8 @@
   waiting for an event that was lost).
 
 Each change goes through :mod:`api.run_control`, which also logs it in the operator log.
+Runs are shown as everywhere (:func:`api.run_out.shown_run`): ids holding contact details are
+masked for roles that do not see them, and a customer may be named by its ``customer_ref``.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio.client import Client
 
 from api.auth import PrincipalDep
-from api.deps import SessionDep, TemporalDep
+from api.customer_refs import MAX_REF_LENGTH, resolve
+from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.params import NO_NUL, JourneyKey
+from api.redaction import Redactor
 from api.run_control import TemporalUnavailable, cancel_runs, send_event
-from api.run_out import RUN_EXAMPLE, RunOut
+from api.run_out import RUN_EXAMPLE, RunOut, shown_run
 from journeys.contracts import JourneyOutcome
 from journeys.store.models import JourneyRun
 from journeys.store.runs import (
@@ -54,7 +58,8 @@ CANCEL_WAIT_SECONDS = 5.0
 SAMPLE_SIZE = 10
 MAX_REASON = 500
 
-CustomerRef = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+# Any id of the customer, or the `customer_ref` an answer gave (ids masked for the caller).
+CustomerRef = Annotated[str, Field(min_length=1, max_length=MAX_REF_LENGTH, pattern=NO_NUL)]
 Reason = Annotated[
     str,
     Field(
@@ -279,6 +284,8 @@ EventBodyDep = Annotated[
 @router.get("", responses={422: INVALID})
 async def list_runs(
     session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
     journey: Annotated[
         str | None, Query(max_length=200, pattern=NO_NUL, description="A journey key")
     ] = None,
@@ -288,7 +295,11 @@ async def list_runs(
     run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
     customer: Annotated[
         str | None,
-        Query(max_length=200, pattern=NO_NUL, description="Any id of the customer"),
+        Query(
+            max_length=MAX_REF_LENGTH,
+            pattern=NO_NUL,
+            description="Any id of the customer, or its `customer_ref`",
+        ),
     ] = None,
     started_after: Annotated[
         datetime | None, Query(description="Inclusive; ISO 8601 with a zone")
@@ -309,13 +320,15 @@ async def list_runs(
             journey=journey,
             version=version,
             status=run_status,
-            customer=customer,
+            customer=None if customer is None else resolve(settings, customer),
             started_after=started_after,
             started_before=started_before,
         )
         page = await find_runs(session, runs, limit=limit, cursor=cursor)
+    redactor = Redactor(principal)
     return RunsPage(
-        runs=[RunOut.model_validate(run) for run in page.runs], next_cursor=page.next_cursor
+        runs=[shown_run(run, settings, redactor) for run in page.runs],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -363,7 +376,8 @@ async def cancel_run(
     if ended_as is None:
         reason = f"cancelled by {principal.name}: {body.reason}"
         return CancelledOut(run_id=run_id, status="cancelling", reason=reason)
-    return CancelledOut(run_id=run_id, status=ended_as.status, reason=ended_as.reason)
+    reason = Redactor(principal).text(ended_as.reason)
+    return CancelledOut(run_id=run_id, status=ended_as.status, reason=reason)
 
 
 @router.post(
@@ -378,7 +392,11 @@ async def cancel_run(
     },
 )
 async def cancel_matching(
-    body: BulkCancelBodyDep, session: SessionDep, temporal: TemporalDep, principal: PrincipalDep
+    body: BulkCancelBodyDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    principal: PrincipalDep,
 ) -> BulkCancelOut:
     """Stop every active run of a journey (or a customer), optionally of one version or
     started in a window: how to stop a misbehaving journey now. Pausing the journey as well
@@ -392,7 +410,7 @@ async def cancel_matching(
             journey=body.journey,
             version=body.version,
             status=ACTIVE,
-            customer=body.customer,
+            customer=None if body.customer is None else resolve(settings, body.customer),
             started_after=body.started_after,
             started_before=body.started_before,
         )
@@ -402,7 +420,7 @@ async def cancel_matching(
         return BulkCancelOut(
             dry_run=True,
             count=count,
-            sample=[RunOut.model_validate(run) for run in sample.runs],
+            sample=[shown_run(run, settings, Redactor(principal)) for run in sample.runs],
             requested=[],
             already_ended={},
             failed={},
@@ -450,7 +468,11 @@ async def cancel_matching(
     },
 )
 async def send_event_by_hand(
-    body: EventBodyDep, session: SessionDep, temporal: TemporalDep, principal: PrincipalDep
+    body: EventBodyDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    principal: PrincipalDep,
 ) -> EventOut:
     """Hand an event to the customer's active runs (of one journey, if given), as if it had
     arrived: a run waiting for it moves on, an exit event ends the run. Each run gets it with a
@@ -459,7 +481,7 @@ async def send_event_by_hand(
         outcome = await send_event(
             temporal,
             session,
-            body.customer_id,
+            resolve(settings, body.customer_id),
             body.event,
             body.properties,
             actor=principal,
@@ -471,11 +493,13 @@ async def send_event_by_hand(
             status.HTTP_404_NOT_FOUND,
             f"customer_id: {body.customer_id!r} has no active run{of}; nothing was sent",
         )
+    redactor = Redactor(principal)
+    nudged = [NudgedOut.model_validate(n, from_attributes=True) for n in outcome.delivered]
     return EventOut(
-        customer_id=outcome.customer_id,
+        customer_id=redactor.id(outcome.customer_id),
         event=body.event,
-        runs=[NudgedOut.model_validate(n, from_attributes=True) for n in outcome.delivered],
-        missed=outcome.missed,
+        runs=[n.model_copy(update={"workflow_id": redactor.id(n.workflow_id)}) for n in nudged],
+        missed={run_id: redactor.text(why) for run_id, why in outcome.missed.items()},
     )
 
 

@@ -5,9 +5,10 @@ which event and version, each wait and until when, each message with its rendere
 what became of it (delivered, opened, clicked), each skip, deferral and branch with its reason,
 the conversion and the end. Each run links to its event history in the Temporal Web UI.
 
-Contact details are shown in full to admins only: the traits, the recipients, and every sentence
-or rendered message that names one of the customer's addresses (:mod:`api.redaction`). The
-message body itself is kept, since support needs to see what the customer read.
+Contact details are shown in full to admins only: the traits, the recipients, the ids and
+aliases, and every sentence or rendered message that names one of the customer's addresses
+(:mod:`api.redaction`). The message body itself is kept, since support needs to see what the
+customer read. A customer whose id is masked is reached by its ``customer_ref``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import PrincipalDep
+from api.customer_refs import CustomerIdOrRef, linked_id, resolve
 from api.deps import SessionDep, SettingsDep
-from api.params import NO_NUL, CustomerId
+from api.params import NO_NUL
 from api.redaction import Redactor
 from api.routes.customers import temporal_ui_link
-from api.run_out import RunOut
+from api.run_out import RunOut, shown_run
 from journeys.settings import Settings
 from journeys.store import customers
 from journeys.store.timeline import (
@@ -61,7 +63,11 @@ class RunTimelineOut(RunOut):
 
 
 class CustomerTimelineOut(BaseModel):
-    customer_id: str = Field(description="the canonical id (the one asked for may be an alias)")
+    customer_id: str = Field(
+        description="the canonical id (the one asked for may be an alias), masked if it holds "
+        "contact details you may not see"
+    )
+    customer_ref: str = Field(description="The customer in paths: the id, or a `cref_` reference")
     aliases: list[str] = Field(description="other ids this customer's events came under")
     has_profile: bool
     traits: dict[str, Any]
@@ -73,7 +79,7 @@ class CustomerTimelineOut(BaseModel):
     responses={404: {"description": "No profile and no journey runs for this customer"}},
 )
 async def get_customer_timeline(
-    customer_id: CustomerId,
+    customer_id: CustomerIdOrRef,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -84,16 +90,18 @@ async def get_customer_timeline(
     The id may be any of the customer's ids: an ``anonymousId`` they were identified from
     finds them, and their runs from before they were identified are included.
     """
-    found = await customer_timeline(session, customer_id, limit=limit)
+    found = await customer_timeline(session, resolve(settings, customer_id), limit=limit)
     if found is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"customer {customer_id!r} not found: no profile and no journey runs",
         )
-    redactor = Redactor.for_customer(principal, found.traits, _recipients(found.runs))
+    ids = [found.customer_id, *found.aliases]
+    redactor = Redactor.for_customer(principal, found.traits, _recipients(found.runs), ids)
     return CustomerTimelineOut(
-        customer_id=found.customer_id,
-        aliases=list(found.aliases),
+        customer_id=redactor.id(found.customer_id),
+        customer_ref=linked_id(settings, principal, found.customer_id),
+        aliases=[redactor.id(alias) for alias in found.aliases],
         has_profile=found.has_profile,
         traits=redactor.traits(found.traits),
         runs=[_run_out(run, settings, redactor) for run in found.runs],
@@ -118,15 +126,15 @@ async def get_run_timeline(
         )
     profile = await customers.profile(session, found.customer_id)
     traits = dict(profile.traits or {}) if profile is not None else {}
-    redactor = Redactor.for_customer(principal, traits, _recipients([found]))
+    ids = [found.customer_id, *([profile.id] if profile is not None else [])]
+    redactor = Redactor.for_customer(principal, traits, _recipients([found]), ids)
     return _run_out(found, settings, redactor)
 
 
 def _run_out(run: RunTimeline, settings: Settings, redactor: Redactor) -> RunTimelineOut:
-    fields = RunOut.model_validate(run).model_dump()
     return RunTimelineOut(
-        **{**fields, "reason": redactor.text(run.reason)},
-        temporal_ui=temporal_ui_link(settings, run),
+        **shown_run(run, settings, redactor).model_dump(),
+        temporal_ui=temporal_ui_link(settings, run, redactor.principal),
         entries=[_entry_out(entry, redactor) for entry in run.entries],
     )
 

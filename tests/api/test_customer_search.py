@@ -46,6 +46,7 @@ async def test_find_by_email_phone_id_or_alias(client: httpx.AsyncClient, store:
     assert by_email == [
         {
             "customer_id": ada,
+            "customer_ref": ada,
             "matched": "email",
             "email": "Ada.Lovelace@example.com",
             "phone": "+15550000001",

@@ -172,6 +172,7 @@ async def test_runs_are_filtered_and_paged_newest_first(
         "journey_key": "cart-recovery",
         "journey_version": 2,
         "customer_id": bob,
+        "customer_ref": bob,
         "status": "cancelled",
         "reason": "completed all steps",
         "trigger_event": "Cart Abandoned",
