@@ -18,7 +18,7 @@ from journeys.store.base import utcnow
 from journeys.store.models import JourneyDefinition
 from tests.conftest import Store, make_settings
 from tests.helpers import start_process
-from workers.dev import dev_settings
+from workers.dev import _child_env, dev_settings
 
 
 def test_unset_means_production_with_no_secret() -> None:
@@ -142,3 +142,11 @@ def test_journeys_dev_sets_dev_and_generates_secrets_it_keeps(tmp_path: Path) ->
     require_secrets(
         first.model_copy(update={"env": Environment.PRODUCTION}), "API", ["tracking_secret"]
     )
+
+
+def test_every_process_journeys_dev_starts_inherits_dev_and_its_secrets(tmp_path: Path) -> None:
+    settings = dev_settings(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    env = _child_env(settings)
+    assert env["JOURNEYS_ENV"] == "dev"
+    for name in ("tracking_secret", "console_secret", "webhook_secret"):
+        assert env[f"JOURNEYS_{name.upper()}"] == getattr(settings, name).get_secret_value()
