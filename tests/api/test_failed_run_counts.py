@@ -1,0 +1,69 @@
+"""A run whose workflow failed is no longer counted as active (issue 18, item 7): a second
+trigger enters the customer again, and a bulk cancel's dry run counts neither run, while the
+run list finds both as ``failed`` with their reason.
+
+Real parts only: the router's logic starts a code journey that fails with a journey error on the
+session's Temporal dev server, served by a real worker, on both stores; the API answers over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from temporalio.client import Client, WorkflowFailureError
+
+from journeys.registry import register_code_journeys
+from journeys.routing import load_index
+from journeys.settings import Settings
+from tests.api.serving import bearer, make_key
+from tests.conftest import Store
+from tests.helpers import customer_id, runs_of, track
+from tests.journeys.failing_journeys import FailsBeforeItsFirstWrite
+from workers.router import EventRouter
+from workers.worker import build_worker
+
+KEY = FailsBeforeItsFirstWrite.spec.key
+
+
+@pytest.fixture
+async def router(
+    api_settings: Settings, store: Store, temporal_dev: Client
+) -> AsyncIterator[EventRouter]:
+    journeys = [FailsBeforeItsFirstWrite]
+    await register_code_journeys(store.sessions, journeys)
+    async with build_worker(temporal_dev, api_settings, store.sessions, journeys):
+        yield EventRouter(
+            temporal_dev, api_settings, await load_index(store.sessions), store.sessions
+        )
+
+
+async def test_failed_runs_are_not_active_for_a_bulk_cancels_dry_run(
+    client: httpx.AsyncClient, store: Store, router: EventRouter, temporal_dev: Client
+) -> None:
+    app: FastAPI = client._transport.app  # type: ignore[attr-defined]
+    editor = bearer(await make_key(app, "editor", name="Grace"))
+    customer = customer_id()
+    for entered in (1, 2):
+        (workflow_id,) = (await router.route(track("Signed Up", customer))).started
+        with pytest.raises(WorkflowFailureError):
+            await temporal_dev.get_workflow_handle(workflow_id).result()
+        # The row ended before the workflow failed: no wait for it.
+        assert [r.status for r in await runs_of(store.sessions, customer)] == ["failed"] * entered
+
+    dry = await client.post(
+        "/v1/runs/cancel", json={"journey": KEY, "dry_run": True}, headers=editor
+    )
+    assert dry.status_code == 200, dry.text
+    assert (dry.json()["count"], dry.json()["sample"]) == (0, [])
+
+    listed = await client.get(
+        "/v1/runs", params={"journey": KEY, "status": "failed"}, headers=editor
+    )
+    assert listed.status_code == 200, listed.text
+    runs = listed.json()["runs"]
+    assert len(runs) == 2
+    assert all("waits for ['Never Declared']" in run["reason"] for run in runs)
+    assert all(run["ended_at"] is not None for run in runs)
