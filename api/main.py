@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api import console
 from api.auth import ADMINS, EDITORS, STAFF, allow, bearer_scheme
+from api.key_before_body import KeyBeforeBody
 from api.lifespan import lifespan
 from api.routes import (
     analytics,
@@ -52,22 +55,34 @@ ROUTERS: list[tuple[APIRouter, list[Depends]]] = [
     (operator_log.router, ADMINS_ONLY),
     (console.router, []),
 ]
+# Routers reading more than the global limit (JOURNEYS_HTTP_MAX_BODY_BYTES) on purpose.
+BODY_LIMITS: dict[str, int] = {audiences.router.prefix: audiences.MAX_BODY_BYTES + 64 * 1024}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
     app = FastAPI(
         title="Journeys",
         summary="Customer events in, durable journeys out, and why each step happened.",
         lifespan=lifespan,
+        # Every body is bounded: Content-Length is checked before reading, streamed bytes are
+        # counted, 413 beyond. Routes expecting less (keys, webhooks) or more (audience uploads)
+        # declare their own limit, which wins.
+        max_body_size=settings.http_max_body_bytes,
     )
-    app.state.settings = settings or get_settings()
+    app.state.settings = settings
     for router, dependencies in ROUTERS:
-        app.include_router(router, dependencies=dependencies)
+        limit = BODY_LIMITS.get(router.prefix)
+        app.include_router(router, dependencies=dependencies, max_body_size=limit)
+    protected = [
+        route for router, dependencies in ROUTERS if dependencies for route in router.routes
+    ]
+    app.add_middleware(KeyBeforeBody, routes=protected)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     return app
 
 
-async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+async def _invalid_request(request: Request, exc: Exception) -> Response:
     """422 whose ``loc`` names body fields as producers spell them (``userId``, not ``user_id``):
     ``["body", "userId"]``, and in a Segment batch ``["body", "batch", 3, "userId"]``."""
     assert isinstance(exc, RequestValidationError)
@@ -81,7 +96,15 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
             if len(loc) > field and isinstance(loc[field], str):
                 loc[field] = wire_name(loc[field])
         errors.append({**error, "loc": loc})
-    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
+    try:
+        return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
+    except (ValueError, RecursionError):
+        # An input that cannot be echoed as JSON (a lone surrogate, NaN, nesting deeper than
+        # the encoder goes): the error still names the field, without the input.
+        # ASCII output escapes a surrogate the error's loc may still hold (an object key).
+        plain = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in errors]
+        text = json.dumps({"detail": jsonable_encoder(plain)}, ensure_ascii=True)
+        return Response(text, status_code=422, media_type="application/json")
 
 
 app = create_app()

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # or the other. A JSON list (JOURNEYS_WRITE_KEYS='["k1","k2"]'): several let one be rotated
     # out gradually.
     write_keys: list[SecretStr] = Field(default_factory=list)
+    # The largest request body any route reads, in bytes (413 beyond, Content-Length checked
+    # before reading); routes with limits of their own (ingestion, webhooks, keys, audience
+    # uploads) keep theirs (docs/api.md "Limits").
+    http_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     # Modules whose import registers code journeys (each may be a package of journey modules).
     journey_modules: list[str] = Field(default_factory=lambda: ["journeys.examples"])

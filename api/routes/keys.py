@@ -23,7 +23,9 @@ from journeys.store import api_keys
 from journeys.store.api_keys import Role
 from journeys.store.models import ApiKey
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+# A key's name and role fit in a few hundred bytes; nothing larger is read.
+BODY_LIMIT = 4 * 1024
+router = APIRouter(prefix="/v1/keys", tags=["keys"], max_body_size=BODY_LIMIT)
 
 KeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 KeyId = Annotated[str, Path(max_length=32, description="The key's id: `jk_<id>_...`")]
