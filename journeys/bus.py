@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from journeys.events import Event
+from journeys.events import Event, encode_event
 from journeys.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -115,10 +115,14 @@ def event_subject(settings: Settings, event: Event) -> str:
 
 
 async def publish_event(js: JetStreamContext, settings: Settings, event: Event) -> PubAck:
-    """Publish and wait for JetStream's ack; ``ack.duplicate`` tells a dropped re-publish."""
+    """Publish and wait for JetStream's ack; ``ack.duplicate`` tells a dropped re-publish.
+
+    Raises :class:`~journeys.events.InvalidEvent` before publishing an event the router would
+    dead-letter (its size once encoded, its nesting): the router's own check decides.
+    """
     return await js.publish(
         event_subject(settings, event),
-        event.to_json(),
+        encode_event(event),
         headers={"Nats-Msg-Id": event.message_id},
     )
 

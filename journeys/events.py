@@ -20,11 +20,17 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticSerializationError
 
 from journeys.contracts import JourneyEvent
 
-# Segment's limit for one event, kept for events published straight to NATS too.
+# Segment's limit for one event, kept for events published straight to NATS too. Measured on
+# the bytes in the stream, so after the API filled in messageId, timestamp and the rest.
 MAX_EVENT_BYTES = 32 * 1024
+# How deeply a field's value may nest objects and arrays (``properties: {"a": [1]}`` is 2 deep).
+# Far below what the JSON parsers and serialisers refuse (about 200 and 255 levels), so an
+# event deeper than this is refused with the field named, by the API and the router alike.
+MAX_DEPTH = 32
 
 EventType = Literal["track", "identify", "page", "screen", "group", "alias"]
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -32,6 +38,22 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 
 class InvalidEvent(ValueError):
     """An event that can never be processed; the message names the field at fault."""
+
+
+class EventTooLarge(InvalidEvent):
+    """An event over :data:`MAX_EVENT_BYTES` as it would be stored in the stream."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"event is {size} bytes, over the {MAX_EVENT_BYTES}-byte limit")
+        self.size = size
+
+
+class TooDeep(InvalidEvent):
+    """A field nesting objects and arrays deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field}: nested deeper than {MAX_DEPTH} levels")
+        self.field = field
 
 
 class Event(BaseModel):
@@ -203,6 +225,49 @@ def parse_event(raw: bytes) -> Event:
         return Event.model_validate_json(raw)
     except ValidationError as err:
         raise InvalidEvent(describe_validation_error(err)) from err
+
+
+def decode_event(raw: bytes) -> Event:
+    """The router's whole check of one stream message: its size, then its fields, then how
+    deep they nest. Publishers run it on what they are about to publish (:func:`encode_event`),
+    so whatever they store the router will process, and anything the router would refuse is
+    refused before it is stored."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise EventTooLarge(len(raw))
+    event = parse_event(raw)
+    check_depth(event)
+    return event
+
+
+def encode_event(event: Event) -> bytes:
+    """The bytes to publish for ``event``, once :func:`decode_event` accepted them; raises
+    :class:`InvalidEvent` (:class:`EventTooLarge`) for an event the router would refuse."""
+    check_depth(event)
+    try:
+        raw = event.to_json()
+    except PydanticSerializationError as err:
+        raise InvalidEvent(f"the event cannot be written as JSON: {err}") from err
+    decode_event(raw)
+    return raw
+
+
+def check_depth(event: Event) -> None:
+    """Raise :class:`InvalidEvent` naming the first field nesting deeper than :data:`MAX_DEPTH`."""
+    fields = {"properties": event.properties, "traits": event.traits, "context": event.context}
+    for name, value in {**fields, **(event.model_extra or {})}.items():
+        if _deeper_than(value, MAX_DEPTH):
+            raise TooDeep(name)
+
+
+def _deeper_than(value: Any, levels: int) -> bool:
+    """Whether ``value`` nests more than ``levels`` containers; stops descending past the
+    limit, so the recursion is bounded by it whatever the value."""
+    if not isinstance(value, dict | list):
+        return False
+    if levels == 0:
+        return True
+    children = value.values() if isinstance(value, dict) else value
+    return any(_deeper_than(child, levels - 1) for child in children)
 
 
 def describe_validation_error(err: ValidationError) -> str:

@@ -43,7 +43,7 @@ from journeys import bus, temporal
 from journeys.compliance import suppressed_event
 from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart, WatchStart
 from journeys.definition import ALWAYS
-from journeys.events import MAX_EVENT_BYTES, Event, InvalidEvent, parse_event
+from journeys.events import Event, EventTooLarge, InvalidEvent, decode_event
 from journeys.expressions import ExpressionError, compile_expression, scope
 from journeys.inactivity import WATCHER_WORKFLOW
 from journeys.routing import JourneyIndex, RouteTarget, load_index
@@ -517,14 +517,11 @@ class Router:
         try:
             per_customer: dict[str, list[tuple[Msg, Event]]] = defaultdict(list)
             for msg in batch:
-                if len(msg.data) > MAX_EVENT_BYTES:
-                    reason = (
-                        f"event is {len(msg.data)} bytes, over the {MAX_EVENT_BYTES}-byte limit"
-                    )
-                    await self.dead_letter(msg, reason)
-                    continue
                 try:
-                    event = parse_event(msg.data)
+                    event = decode_event(msg.data)
+                except EventTooLarge as err:
+                    await self.dead_letter(msg, str(err))
+                    continue
                 except InvalidEvent as err:
                     await self.dead_letter(msg, f"invalid event: {err}")
                     continue

@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 import nats.errors
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Security, status
+from fastapi.exceptions import RequestValidationError
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
@@ -44,7 +45,7 @@ from api.ingest_models import (
     TrackCall,
 )
 from journeys import bus
-from journeys.events import Event
+from journeys.events import Event, EventTooLarge, InvalidEvent, TooDeep, encode_event
 from journeys.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,31 @@ async def publish_all(
     return acks
 
 
+def check_publishable(events: Sequence[Event], *, in_batch: bool) -> None:
+    """Refuse what the router would dead-letter, by the router's own check on the very bytes
+    to be stored (messageId, timestamp and the rest filled in): 413 for an event then over
+    32 KB, 422 naming a field nested too deep. So a 2xx is an event the router will process."""
+    for index, event in enumerate(events):
+        where: list[str | int] = ["body", "batch", index] if in_batch else ["body"]
+        what = f"batch[{index}]" if in_batch else "the event"
+        try:
+            encode_event(event)
+        except EventTooLarge as err:
+            raise too_large(
+                f"{what} is {err.size} bytes as stored", EVENT_LIMIT, "one event"
+            ) from err
+        except TooDeep as err:
+            raise RequestValidationError([_problem([*where, err.field], str(err))]) from err
+        except InvalidEvent as err:
+            raise RequestValidationError([_problem(where, str(err))]) from err
+
+
+def _problem(loc: list[str | int], message: str) -> dict[str, Any]:
+    return {"type": "value_error", "loc": loc, "msg": message, "input": None}
+
+
 async def _accept(call: Event, jetstream: JetStreamContext, settings: Settings) -> Accepted:
+    check_publishable([call], in_batch=False)
     (ack,) = await publish_all(jetstream, settings, [call])
     return Accepted(messageId=call.message_id, duplicate=bool(ack.duplicate))
 
@@ -223,7 +248,7 @@ async def each_event_within_limit(request: Request) -> None:
     try:
         body = await request.json()
     except ValueError:
-        return  # not JSON: FastAPI's own validation says so
+        return  # not JSON (or nested too deep to parse): FastAPI's own validation says so
     items = body.get("batch") if isinstance(body, dict) else None
     for index, item in enumerate(items if isinstance(items, list) else []):
         size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
@@ -236,6 +261,7 @@ async def batch(
     call: Annotated[BatchCall, BATCH_EXAMPLES], jetstream: JetStreamDep, settings: SettingsDep
 ) -> BatchAccepted:
     """Several calls at once, each with its ``type``; all stored, or none acknowledged."""
+    check_publishable(call.batch, in_batch=True)
     acks = await publish_all(jetstream, settings, call.batch)
     return BatchAccepted(
         messageIds=[event.message_id for event in call.batch],

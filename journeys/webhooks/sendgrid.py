@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import pydantic_core
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -49,6 +50,8 @@ EVENT_NAMES: Mapping[str, str] = {
     "unsubscribe": names.UNSUBSCRIBED,
     "group_unsubscribe": names.GROUP_UNSUBSCRIBED,
 }
+# Unix times have 10 digits until the year 2286; 12 leaves room and stays exact as a float.
+_TIMESTAMP_DIGITS = 12
 # SendGrid's bounce `type`: "bounce" is a permanent refusal, "blocked" a temporary one.
 BOUNCE_TYPES: Mapping[str, str] = {"bounce": "hard", "blocked": "soft"}
 
@@ -71,11 +74,10 @@ def verify(
         key.verify(der_signature, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     except (binascii.Error, ValueError, InvalidSignature) as err:
         raise SignatureRejected("signature does not match the body and timestamp") from err
-    try:
-        signed_at = int(timestamp)
-    except ValueError as err:
-        raise SignatureRejected(f"{TIMESTAMP_HEADER} is not a Unix time") from err
-    age = (now or datetime.now(UTC)).timestamp() - signed_at
+    # Digits only, and few enough for a float: a 400-digit "timestamp" is no Unix time.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= _TIMESTAMP_DIGITS):
+        raise SignatureRejected(f"{TIMESTAMP_HEADER} is not a Unix time")
+    age = (now or datetime.now(UTC)).timestamp() - int(timestamp)
     if abs(age) > max_age_seconds:
         raise SignatureRejected(
             f"stale request: signed {age:.0f} s ago, outside ±{max_age_seconds:g} s"
@@ -100,8 +102,9 @@ def load_public_key(value: str) -> ec.EllipticCurvePublicKey:
 
 
 def parse_events(body: bytes) -> list[dict[str, Any]]:
-    """SendGrid posts a JSON array of event objects; anything else is a ValueError."""
-    payload = json.loads(body)
+    """SendGrid posts a JSON array of event objects; anything else is a ValueError, nesting
+    too deep to parse included (pydantic's parser stops there; :mod:`json` would recurse)."""
+    payload = pydantic_core.from_json(body)
     if not isinstance(payload, list) or not all(isinstance(e, dict) for e in payload):
         raise ValueError("expected a JSON array of event objects")
     return payload

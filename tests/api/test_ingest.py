@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from api.main import create_app
 from journeys.bus import partition_of
+from journeys.events import MAX_DEPTH, decode_event
 from journeys.settings import Settings
 from journeys.store.api_keys import Role, split_key
 from tests.api.conftest import WRITE_KEY
@@ -578,3 +579,124 @@ def _more_than(acknowledged: set[str], count: int) -> Any:
         assert len(acknowledged) > count
 
     return probe
+
+
+# -- a 2xx is an event the router will process (issue 18, items 3 and 4) ---------------------------
+
+
+def nested(levels: int) -> Any:
+    """``{"a": {"a": ... 1}}``, ``levels`` objects deep."""
+    value: Any = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def without_ids(size: int) -> bytes:
+    """A track call of ``size`` bytes as sent, with no messageId or timestamp: the API adds
+    them (and the envelope's empty fields), so the stored event is larger than what was sent."""
+    body: dict[str, Any] = {"event": "Cart Abandoned", "userId": customer_id(), "properties": {}}
+    body["properties"]["pad"] = "x" * (size - len(json.dumps({**body, "properties": {"pad": ""}})))
+    raw = json.dumps(body).encode()
+    assert len(raw) == size
+    return raw
+
+
+async def test_a_call_over_32_kb_once_stored_is_413_not_a_dead_letter(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    """The prober's 32,666 bytes: 200 before, then dead-lettered at 32,793 bytes as stored."""
+    response = await api.post(
+        "/v1/track", content=without_ids(32_666), headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 413, response.text
+    assert "as stored" in response.json()["detail"]
+    assert await stored(ingest_settings) == []
+
+
+async def test_what_the_api_accepts_near_the_size_limit_the_router_decodes(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    answers = [
+        await api.post(
+            "/v1/track", content=without_ids(size), headers={"Content-Type": "application/json"}
+        )
+        for size in range(32_500, 32_701, 20)
+    ]
+
+    statuses = [answer.status_code for answer in answers]
+    assert set(statuses) == {200, 413}, statuses
+    messages = await stream_messages(ingest_settings.nats_url)
+    assert len(messages) == statuses.count(200)
+    for message in messages:
+        decode_event(message.data)  # the router's own check: raises what it would dead-letter
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 200, 255, 256, 1000])
+async def test_properties_nested_too_deep_are_422(
+    api: httpx.AsyncClient, ingest_settings: Settings, levels: int
+) -> None:
+    # Written by hand: json.dumps itself gives up before 1000 levels.
+    body = json.dumps(track_body(properties="NESTED")).replace(
+        '"NESTED"', '{"a":' * levels + "1" + "}" * levels
+    )
+    response = await api.post(
+        "/v1/track", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    if levels <= 190:  # within what JSON parsers follow, the field is named
+        (problem,) = response.json()["detail"]
+        assert problem["loc"] == ["body", "properties"]
+        assert f"nested deeper than {MAX_DEPTH} levels" in problem["msg"]
+    assert await stored(ingest_settings) == []
+
+
+async def test_properties_nested_to_the_limit_are_stored_and_decodable(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    response = await api.post("/v1/track", json=track_body(properties=nested(MAX_DEPTH - 1)))
+
+    assert response.status_code == 200, response.text
+    (message,) = await stream_messages(ingest_settings.nats_url)
+    assert decode_event(message.data).message_id == response.json()["messageId"]
+
+
+async def test_a_batch_event_nested_too_deep_is_422_naming_it(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    batch = [{"type": "track", **track_body()}, {"type": "identify", **track_body()}]
+    batch[1]["traits"] = nested(MAX_DEPTH + 1)
+
+    response = await api.post("/v1/batch", json={"batch": batch})
+
+    assert response.status_code == 422, response.text
+    assert [p["loc"] for p in response.json()["detail"]] == [["body", "batch", 1, "traits"]]
+    assert await stored(ingest_settings) == []
+
+
+async def test_a_lone_surrogate_is_422_in_encodable_json(
+    api: httpx.AsyncClient, ingest_settings: Settings
+) -> None:
+    body = b'{"userId": "sur\\ud800", "event": "Cart Abandoned"}'
+
+    response = await api.post(
+        "/v1/track", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+    assert await stored(ingest_settings) == []
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
+async def test_a_batch_of_100000_brackets_is_4xx(
+    api: httpx.AsyncClient, ingest_settings: Settings, content_type: str
+) -> None:
+    response = await api.post(
+        "/v1/batch", content=b"[" * 100_000, headers={"Content-Type": content_type}
+    )
+
+    assert 400 <= response.status_code < 500, response.text
+    assert await stored(ingest_settings) == []
