@@ -1,10 +1,15 @@
 """Provider webhooks: SendGrid's Event Webhook and Twilio's SMS status callbacks.
 
-The signature is checked on the raw body before anything is parsed or looked up, so a forged or
-replayed request changes nothing. A 2xx means every event the request implies is stored in
-JetStream (invariant 1); any other answer makes the provider retry, and the deterministic
-``messageId`` of each event makes that retry harmless (invariant 2). Each event is also kept
-against its delivery (``delivery_events``, before publishing) for support's timelines.
+The signature is checked before anything is looked up, so a forged or replayed request changes
+nothing: SendGrid's on the raw body, before it is parsed; Twilio's covers the form's parameters,
+so the form is parsed first, but only once within its limit (16 KB, a few times what Twilio
+sends; every body is bounded before it is read).
+
+A 2xx means every event the request implies is stored in JetStream (invariant 1); any other
+answer makes the provider retry, and the deterministic ``messageId`` of each event makes that
+retry harmless (invariant 2). Each event is also kept against its delivery
+(``delivery_events``, once published) for support's timelines, and that row is what stops a
+replay of the same report from being published again, however late it comes.
 """
 
 from __future__ import annotations
@@ -21,17 +26,22 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import JetStreamDep, SessionDep, SettingsDep
-from journeys.events import Event
+from journeys.events import Event, InvalidEvent, encode_event
 from journeys.settings import Settings
 from journeys.webhooks import sendgrid, twilio
 from journeys.webhooks.errors import NotConfigured, SignatureMissing, SignatureRejected
 from journeys.webhooks.mapping import DELIVERY_ID_ARG, Translation, parse_delivery_id
 from journeys.webhooks.publishing import Published, publish_all
-from journeys.webhooks.recording import record_delivery_events
+from journeys.webhooks.recording import record_delivery_events, recorded_message_ids
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+# What each provider sends at most, with room to spare; larger bodies get a 413 unread.
+# SendGrid posts its batches at up to 768 KB; a Twilio status callback is a form of a few KB.
+SENDGRID_BODY_LIMIT = 1024 * 1024
+TWILIO_BODY_LIMIT = 16 * 1024
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No signature: nothing stored"},
@@ -104,6 +114,7 @@ TWILIO_BODY: dict[str, Any] = {
     "/sendgrid",
     responses={400: {"description": "Not a SendGrid batch"}, **REFUSALS},
     openapi_extra=SENDGRID_BODY,
+    max_body_size=SENDGRID_BODY_LIMIT,
 )
 async def sendgrid_events(
     request: Request, settings: SettingsDep, session: SessionDep, jetstream: JetStreamDep
@@ -132,6 +143,7 @@ async def sendgrid_events(
     "/twilio",
     responses={400: {"description": "The form is not UTF-8"}, **REFUSALS},
     openapi_extra=TWILIO_BODY,
+    max_body_size=TWILIO_BODY_LIMIT,
 )
 async def twilio_status(
     request: Request, settings: SettingsDep, session: SessionDep, jetstream: JetStreamDep
@@ -194,10 +206,22 @@ async def publish_or_503(
 
 
 async def record_events(session: AsyncSession, events: Sequence[Event]) -> None:
-    """Keep the events against their deliveries, committed before they are published: a request
-    refused after this point is retried by the provider, and the retry stores nothing twice."""
+    """Keep the events against their deliveries, committed; a retry stores nothing twice."""
     await record_delivery_events(session, events)
     await session.commit()
+
+
+def check_publishable(events: Sequence[Event]) -> None:
+    """422 for a report whose event the router would refuse (over 32 KB, nested too deep):
+    refused whole, before anything is stored, rather than acknowledged and dead-lettered."""
+    for index, event in enumerate(events):
+        try:
+            encode_event(event)
+        except InvalidEvent as err:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"event {index} ({event.message_id}) cannot be stored: {err}",
+            ) from err
 
 
 async def _publish(
@@ -208,7 +232,11 @@ async def _publish(
     received: int,
     translation: Translation,
 ) -> WebhookResult:
-    await record_events(session, translation.events)
+    """Publish the reports not published before, then record them (committed): a replay, even
+    after JetStream's dedup window, finds the row and publishes nothing, and still gets a 2xx.
+    A failure between the two is retried by the provider and re-published, which JetStream's
+    dedup window or the journeys' own messageId checks make harmless."""
+    check_publishable(translation.events)
     if translation.unknown:
         log.warning(
             "%s: %d event(s) match no delivery; acknowledged, not published: %s",
@@ -216,11 +244,14 @@ async def _publish(
             len(translation.unknown),
             ", ".join(translation.unknown[:10]),
         )
-    published = await publish_or_503(jetstream, settings, translation.events)
+    done = await recorded_message_ids(session, translation.events)
+    fresh = [event for event in translation.events if event.message_id not in done]
+    published = await publish_or_503(jetstream, settings, fresh)
+    await record_events(session, fresh)
     return WebhookResult(
         received=received,
         published=published.stored,
-        duplicates=published.duplicates,
+        duplicates=published.duplicates + len(translation.events) - len(fresh),
         ignored=translation.ignored,
         unknown_delivery=len(translation.unknown),
     )

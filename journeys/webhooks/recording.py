@@ -1,9 +1,10 @@
 """Keeping what providers and tracking report about a message against its delivery row.
 
-The same events that are published for journeys are written to ``delivery_events`` before they
-are published: what a journey may react to, support can read in the customer's timeline. Each
-row is keyed by the event's deterministic messageId, so a provider's retry, a reloaded pixel or
-the same request answered twice stores nothing more.
+The same events that are published for journeys are written to ``delivery_events``: what a
+journey may react to, support can read in the customer's timeline. Each row is keyed by the
+event's deterministic messageId, so a provider's retry, a reloaded pixel or the same request
+answered twice stores nothing more, and the provider webhooks publish a report only while it
+has no row (:func:`recorded_message_ids`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from journeys.events import Event
@@ -18,6 +20,9 @@ from journeys.store.db import insert_or_skip
 from journeys.store.models import DeliveryEvent
 from journeys.webhooks import names
 from journeys.webhooks.mapping import parse_delivery_id
+
+# Keeps each IN (...) list well under every database's bound-parameter limit.
+_CHUNK = 500
 
 # Event name -> the delivery event's kind: the outcome in a word, the same for every provider.
 KINDS: Mapping[str, str] = {
@@ -69,6 +74,23 @@ def delivery_event_row(event: Event) -> dict[str, Any] | None:
         "detail": {k: v for k, v in properties.items() if k not in _NOT_DETAIL},
         "occurred_at": event.timestamp,
     }
+
+
+async def recorded_message_ids(session: AsyncSession, events: Iterable[Event]) -> set[str]:
+    """The messageIds of ``events`` already in ``delivery_events``: reports already published.
+
+    The webhooks record a report only once JetStream stored its event, so a provider's replay
+    of it, even past the stream's two-minute dedup window, is known here and published no
+    more: the provider's own id (``sendgrid:<sg_event_id>``, ``twilio:<MessageSid>:<status>``)
+    is the durable key.
+    """
+    wanted = sorted({event.message_id for event in events})
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        query = select(DeliveryEvent.message_id).where(DeliveryEvent.message_id.in_(chunk))
+        found.update(await session.scalars(query))
+    return found
 
 
 async def record_delivery_events(session: AsyncSession, events: Iterable[Event]) -> None:

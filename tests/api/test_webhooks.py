@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import nats
 import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -529,3 +530,89 @@ async def test_twilio_callback_url_names_the_delivery_before_its_sid_is_stored(
     assert event["properties"]["delivery_id"] == delivery.id
     assert event["properties"]["provider_message_id"] == sid
     assert await events_of(jetstream, other.customer_id) == []
+
+
+# -- totality and replays (issue 18, items 3 and 9) ----------------------------------------------
+
+
+async def test_sendgrid_400_digit_timestamp_is_403(
+    hooks: httpx.AsyncClient, signer: SendGridSigner
+) -> None:
+    body = json.dumps([sg_event("open")]).encode()
+    headers = signer.headers(body, timestamp=10**399)  # signed, so only the number is wrong
+
+    response = await hooks.post(f"{WEBHOOKS}/sendgrid", content=body, headers=headers)
+
+    assert response.status_code == 403, response.text
+    assert "not a Unix time" in response.json()["detail"]
+
+
+async def test_sendgrid_signed_body_nested_100000_deep_is_400(
+    hooks: httpx.AsyncClient, signer: SendGridSigner
+) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+
+    response = await hooks.post(f"{WEBHOOKS}/sendgrid", content=body, headers=signer.headers(body))
+
+    assert response.status_code == 400, response.text
+
+
+@pytest.fixture
+async def short_window(
+    webhook_settings: Settings, fresh_nats_url: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, JetStreamContext]]:
+    """The API on a nats-server of its own whose EVENTS stream forgets messageIds after 1 s."""
+    settings = webhook_settings.model_copy(
+        update={"nats_url": fresh_nats_url, "dedup_window_seconds": 1.0}
+    )
+    connection = await nats.connect(fresh_nats_url)
+    try:
+        async with serve(settings) as client:
+            yield client, connection.jetstream()
+    finally:
+        await connection.close()
+
+
+async def past_the_dedup_window(js: JetStreamContext) -> None:
+    """Wait out the window, and prove it is over: the same Nats-Msg-Id is stored again."""
+    probe = f"probe-{uuid.uuid4()}"
+    await js.publish("events.0.track.probe", b"{}", headers={"Nats-Msg-Id": probe})
+    await asyncio.sleep(1.5)
+    again = await js.publish("events.0.track.probe", b"{}", headers={"Nats-Msg-Id": probe})
+    assert not again.duplicate
+
+
+async def test_twilio_callback_replayed_after_the_dedup_window_publishes_nothing(
+    store: Store, short_window: tuple[httpx.AsyncClient, JetStreamContext]
+) -> None:
+    client, js = short_window
+    sid = f"SM{uuid.uuid4().hex}"
+    delivery = await add_delivery(store, channel="sms", provider_message_id=sid)
+
+    first = await post_twilio(client, status_callback(sid, "delivered"))
+    await past_the_dedup_window(js)
+    replay = await post_twilio(client, status_callback(sid, "delivered"))
+
+    assert (first.status_code, replay.status_code) == (200, 200)
+    assert (first.json()["published"], first.json()["duplicates"]) == (1, 0)
+    assert (replay.json()["published"], replay.json()["duplicates"]) == (0, 1)
+    assert len(await events_of(js, delivery.customer_id)) == 1
+
+
+async def test_sendgrid_batch_replayed_after_the_dedup_window_publishes_only_new_events(
+    store: Store,
+    short_window: tuple[httpx.AsyncClient, JetStreamContext],
+    signer: SendGridSigner,
+) -> None:
+    client, js = short_window
+    delivery = await add_delivery(store)
+    delivered, opened = sg_event("delivered", delivery), sg_event("open", delivery)
+
+    first = await post_sendgrid(client, signer, [delivered])
+    await past_the_dedup_window(js)
+    replay = await post_sendgrid(client, signer, [delivered, opened])
+
+    assert (first.status_code, replay.status_code) == (200, 200)
+    assert (replay.json()["published"], replay.json()["duplicates"]) == (1, 1)
+    events = await events_of(js, delivery.customer_id)
+    assert [e["event"] for e in events] == [names.EMAIL_DELIVERED, names.EMAIL_OPENED]
