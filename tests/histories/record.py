@@ -24,8 +24,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 
 from journeys.examples import CartRecovery, WelcomeSeries
 from journeys.registry import register_code_journeys
@@ -65,6 +66,24 @@ class Scenario:
 
 async def _finish(env: Clock, wid: str) -> None:
     await env.client.get_workflow_handle(wid).result()
+
+
+# A definition whose first webhook's target is refused (audited, the run goes on) and whose
+# second webhook's body cannot be evaluated: the run ends as failed, then fails in Temporal.
+FAILING: dict[str, Any] = {
+    "key": "def-failing",
+    "trigger": {"event": "Invoice Due"},
+    "steps": [
+        {"id": "wait", "type": "delay", "duration": "1h"},
+        {"id": "private", "type": "webhook", "url": "http://127.0.0.1:9/hook", "body": {}},
+        {
+            "id": "crm",
+            "type": "webhook",
+            "url": "https://crm.example.com/hook",
+            "body": {"share": "trigger.properties.total / trigger.properties.count"},
+        },
+    ],
+}
 
 
 async def cart_completed(env: Clock, router: EventRouter, who: str) -> list[str]:
@@ -120,6 +139,16 @@ async def win_back(env: Clock, router: EventRouter, who: str) -> list[str]:
     return [wid]
 
 
+async def definition_failed(env: Clock, router: EventRouter, who: str) -> list[str]:
+    await router.route(track("Invoice Due", who, total=10, count=0))
+    wid = workflow_id(FAILING["key"], who)
+    try:
+        await _finish(env, wid)
+    except WorkflowFailureError:
+        return [wid]
+    raise AssertionError(f"{wid} was to fail")
+
+
 SCENARIOS: dict[str, Scenario] = {
     "cart_recovery_completed": Scenario(cart_completed),
     "cart_recovery_exited": Scenario(cart_exited),
@@ -139,6 +168,9 @@ SCENARIOS: dict[str, Scenario] = {
     "cart_recovery_exited_v2": Scenario(cart_exited),
     "welcome_series_activated_v2": Scenario(welcome_activated),
     "definition_tour_v2": Scenario(definition_tour),
+    # Recorded once a refused webhook target was the step's audited outcome and a failed run
+    # ended its row as failed before failing in Temporal (journeys/dsl.py).
+    "definition_failed": Scenario(definition_failed),
 }
 
 
@@ -155,8 +187,9 @@ async def record(names: list[str]) -> None:
         sessions = create_sessions(engine)
         await register_code_journeys(sessions, JOURNEYS)
         await seed_templates(sessions, settings)
-        await save_draft(sessions, TOUR)
-        await publish(sessions, TOUR["key"])
+        for document in (TOUR, FAILING):
+            await save_draft(sessions, document)
+            await publish(sessions, document["key"])
         server = start_temporal(Path(tmp) / "temporal")
         try:
             client = await Client.connect(f"127.0.0.1:{server.port}")
