@@ -21,8 +21,8 @@ like (``phone_number``, ``emailAddress``, ``contact.tel``) and ids may be addres
 Masking keeps the shape (the email's domain, the phone number's ``+``, country digit,
 separators and last digits) and hides the rest character for character, so a masked value still
 lines up with what the customer reads out. The work is bounded: past :data:`MAX_DEPTH` levels,
-:data:`MAX_VALUES` values or :data:`MAX_TEXT` characters in one string, what is left is hidden
-(``[hidden: ...]``), never shown unmasked.
+:data:`MAX_VALUES` values, :data:`MAX_TEXT` characters in one string or :data:`MAX_CHARS` in
+all, what is left is hidden (``[hidden: ...]``), never shown unmasked.
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ from api.auth import Principal
 MAX_DEPTH = 16
 MAX_VALUES = 5_000
 MAX_TEXT = 10_000
+# Characters searched in one pass over a profile: about half a second at worst.
+MAX_CHARS = 500_000
 
+_TOO_MANY = f"[hidden: more than {MAX_VALUES} values]"
+_TOO_LONG = f"[hidden: more than {MAX_CHARS} characters in all]"
 _MIN_PHONE_DIGITS = 5
 _PHONE_DIGITS = range(7, 16)
 _PHONE_SHAPE = re.compile(r"\+?[\d\s().\-/]+")
@@ -237,23 +241,31 @@ class _Masker:
     """One masking pass: counts the values it visits so a huge profile costs a bounded time."""
 
     visited: int = 0
+    searched: int = 0
     found: list[str] = field(default_factory=list)
 
     def shown(self, value: Any, *, name: str | None, depth: int) -> Any:
         self.visited += 1
         if self.visited > MAX_VALUES:
-            return f"[hidden: more than {MAX_VALUES} values]"
+            return _TOO_MANY
+        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            return f"[hidden: nested deeper than {MAX_DEPTH}]"
         if isinstance(value, dict):
-            if depth >= MAX_DEPTH:
-                return f"[hidden: nested deeper than {MAX_DEPTH}]"
-            return {
-                self._key(str(key)): self.shown(item, name=str(key), depth=depth + 1)
-                for key, item in value.items()
-            }
+            shown: dict[str, Any] = {}
+            for key, item in value.items():
+                if self.visited >= MAX_VALUES:  # the rest, keys too, is not even looked at
+                    shown["[hidden]"] = _TOO_MANY
+                    break
+                shown[self._key(str(key))] = self.shown(item, name=str(key), depth=depth + 1)
+            return shown
         if isinstance(value, list):
-            if depth >= MAX_DEPTH:
-                return f"[hidden: nested deeper than {MAX_DEPTH}]"
-            return [self.shown(item, name=name, depth=depth + 1) for item in value]
+            items = []
+            for item in value:
+                if self.visited >= MAX_VALUES:
+                    items.append(_TOO_MANY)
+                    break
+                items.append(self.shown(item, name=name, depth=depth + 1))
+            return items
         if value is None or isinstance(value, bool):
             return value
         if name is not None and is_contact_name(name) and isinstance(value, str | int | float):
@@ -265,9 +277,15 @@ class _Masker:
     def _key(self, key: str) -> str:
         return self._by_value(key)
 
+    def _within_budget(self, text: str) -> bool:
+        self.searched += len(text)
+        return self.searched <= MAX_CHARS
+
     def _by_name(self, name: str, text: str) -> str:
         if len(text) > MAX_TEXT:
             return f"[hidden: {len(text)} characters, too long to mask]"
+        if not self._within_budget(text):
+            return _TOO_LONG
         self.found.append(text)
         if "@" in text:
             return mask_email(text)
@@ -276,6 +294,8 @@ class _Masker:
         return mask_email(text) if _words(name)[-1] in _EMAIL_WORDS else mask_phone(text)
 
     def _by_value(self, text: str) -> str:
+        if len(text) <= MAX_TEXT and not self._within_budget(text):
+            return _TOO_LONG
         masked = mask_contacts_in(text)
         if masked != text and len(text) <= MAX_TEXT:
             self.found.extend(text[start:stop] for start, stop, _ in contacts_in(text))
