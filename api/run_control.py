@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal, log_change
@@ -33,6 +33,16 @@ SIGNAL_CONCURRENCY = 20
 # The run ids an operator-log row keeps; the count is always complete.
 LOGGED_IDS = 1000
 NOT_RUNNING = "not running"
+T = TypeVar("T")
+# How a row left active ends when a cancel finds its workflow closed: Temporal's status, as a
+# run status and the words of its reason.
+_CLOSED_AS = {
+    WorkflowExecutionStatus.FAILED: ("failed", "failed"),
+    WorkflowExecutionStatus.TIMED_OUT: ("failed", "timed out"),
+    WorkflowExecutionStatus.TERMINATED: ("terminated", "was terminated"),
+    WorkflowExecutionStatus.CANCELED: ("cancelled", "was cancelled"),
+    WorkflowExecutionStatus.COMPLETED: ("completed", "completed"),
+}
 
 
 class TemporalUnavailable(RuntimeError):
@@ -44,9 +54,10 @@ class CancelOutcome:
     """What a cancel did to each run asked for.
 
     ``requested``: active runs whose workflow took the cancel (each ends within moments, as
-    ``cancelled``, once a worker handles it). ``already_ended``: run id -> the status it had
-    (``not running`` when the row said active but Temporal has no open workflow for it).
-    ``not_found``: ids no run has. ``failed``: run id -> why Temporal did not take it.
+    ``cancelled``, once a worker handles it). ``already_ended``: run id -> the status it had,
+    or, when the row said active but its workflow had closed, the status the row now has (see
+    :func:`_closed`; ``not running`` if Temporal could not say). ``not_found``: ids no run
+    has. ``failed``: run id -> why Temporal did not take it.
     """
 
     requested: list[str] = field(default_factory=list)
@@ -88,13 +99,23 @@ async def cancel_runs(
             active.append(row)
     request = CancelRequest(actor=actor.name, reason=reason, key_id=actor.key_id)
     answers = await _each(active, lambda row: _signal(temporal, row, CANCEL_SIGNAL, request))
+    closed: list[JourneyRun] = []
     for row, answer in zip(active, answers, strict=True):
         if answer is None:
             outcome.requested.append(row.id)
         elif answer == NOT_RUNNING:
-            outcome.already_ended[row.id] = NOT_RUNNING
+            closed.append(row)
         else:
             outcome.failed[row.id] = answer
+    ends = await _each(closed, lambda row: _closed(temporal, row))
+    for row, end in zip(closed, ends, strict=True):
+        outcome.already_ended[row.id] = NOT_RUNNING if end is None else end.status
+        if end is not None:
+            await session.execute(
+                update(JourneyRun)
+                .where(JourneyRun.id == row.id, JourneyRun.status == ACTIVE)
+                .values(status=end.status, reason=end.reason, ended_at=end.at)
+            )
     await log_change(
         session,
         actor,
@@ -241,12 +262,42 @@ async def _signal(temporal: Client, run: JourneyRun, signal: str, payload: Any) 
     return None
 
 
-async def _each(
-    runs: Sequence[JourneyRun], call: Callable[[JourneyRun], Awaitable[str | None]]
-) -> list[str | None]:
+@dataclass(frozen=True)
+class _Closed:
+    """How a run's closed workflow ended, as its row should say."""
+
+    status: str
+    reason: str
+    at: datetime
+
+
+async def _closed(temporal: Client, row: JourneyRun) -> _Closed | None:
+    """How the workflow of a run whose row says active but which took no signal ended; None
+    when Temporal cannot say (or says it is running after all).
+
+    Runs end their rows themselves, failures included (journeys/dsl.py), but a workflow
+    terminated or timed out in Temporal directly, or one that failed before runs wrote their
+    failures, leaves its row active: counted by every dry run, and never to be cancelled. A
+    run past its retention is gone from Temporal: it ends as failed, since nothing says how.
+    """
+    handle = temporal.get_workflow_handle(row.workflow_id, run_id=row.id)
+    try:
+        described = await handle.describe()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            return None
+        return _Closed("failed", "its workflow is gone from Temporal", datetime.now(UTC))
+    if described.status not in _CLOSED_AS:
+        return None
+    status, said = _CLOSED_AS[described.status]
+    at = described.close_time or datetime.now(UTC)
+    return _Closed(status, f"its workflow {said} in Temporal", at)
+
+
+async def _each(runs: Sequence[JourneyRun], call: Callable[[JourneyRun], Awaitable[T]]) -> list[T]:
     limit = asyncio.Semaphore(SIGNAL_CONCURRENCY)
 
-    async def bounded(run: JourneyRun) -> str | None:
+    async def bounded(run: JourneyRun) -> T:
         async with limit:
             return await call(run)
 

@@ -1,6 +1,8 @@
 """A run whose workflow failed is no longer counted as active (issue 18, item 7): a second
 trigger enters the customer again, and a bulk cancel's dry run counts neither run, while the
-run list finds both as ``failed`` with their reason.
+run list finds both as ``failed`` with their reason. A row left active by a workflow that
+closed in Temporal without ending it (terminated there directly) is ended by the next cancel
+that reaches it, so later dry runs count only runs really going.
 
 Real parts only: the router's logic starts a code journey that fails with a journey error on the
 session's Temporal dev server, served by a real worker, on both stores; the API answers over HTTP.
@@ -15,12 +17,13 @@ import pytest
 from fastapi import FastAPI
 from temporalio.client import Client, WorkflowFailureError
 
+from journeys.examples import CartRecovery
 from journeys.registry import register_code_journeys
 from journeys.routing import load_index
 from journeys.settings import Settings
 from tests.api.serving import bearer, make_key
 from tests.conftest import Store
-from tests.helpers import customer_id, runs_of, track
+from tests.helpers import customer_id, eventually, runs_of, track
 from tests.journeys.failing_journeys import FailsBeforeItsFirstWrite
 from workers.router import EventRouter
 from workers.worker import build_worker
@@ -32,7 +35,7 @@ KEY = FailsBeforeItsFirstWrite.spec.key
 async def router(
     api_settings: Settings, store: Store, temporal_dev: Client
 ) -> AsyncIterator[EventRouter]:
-    journeys = [FailsBeforeItsFirstWrite]
+    journeys = [FailsBeforeItsFirstWrite, CartRecovery]
     await register_code_journeys(store.sessions, journeys)
     async with build_worker(temporal_dev, api_settings, store.sessions, journeys):
         yield EventRouter(
@@ -43,8 +46,7 @@ async def router(
 async def test_failed_runs_are_not_active_for_a_bulk_cancels_dry_run(
     client: httpx.AsyncClient, store: Store, router: EventRouter, temporal_dev: Client
 ) -> None:
-    app: FastAPI = client._transport.app  # type: ignore[attr-defined]
-    editor = bearer(await make_key(app, "editor", name="Grace"))
+    editor = await _editor(client)
     customer = customer_id()
     for entered in (1, 2):
         (workflow_id,) = (await router.route(track("Signed Up", customer))).started
@@ -67,3 +69,39 @@ async def test_failed_runs_are_not_active_for_a_bulk_cancels_dry_run(
     assert len(runs) == 2
     assert all("waits for ['Never Declared']" in run["reason"] for run in runs)
     assert all(run["ended_at"] is not None for run in runs)
+
+
+async def test_a_cancel_ends_the_row_of_a_run_whose_workflow_closed_without_it(
+    client: httpx.AsyncClient, store: Store, router: EventRouter, temporal_dev: Client
+) -> None:
+    editor = await _editor(client)
+    customer = customer_id()
+    (workflow_id,) = (await router.route(track("Cart Abandoned", customer, cart_id="K1"))).started
+
+    async def waiting() -> str:
+        runs = await runs_of(store.sessions, customer)
+        assert [run.status for run in runs] == ["active"]
+        return runs[0].id
+
+    run_id = await eventually(waiting)
+    # Closed in Temporal by hand: the row cannot know, and says active.
+    await temporal_dev.get_workflow_handle(workflow_id).terminate("by hand")
+    only = {"journey": "cart-recovery", "customer": customer}
+    dry = await client.post("/v1/runs/cancel", json={**only, "dry_run": True}, headers=editor)
+    assert dry.json()["count"] == 1
+
+    cancel = {**only, "reason": "tidy up", "expected_count": 1}
+    done = await client.post("/v1/runs/cancel", json=cancel, headers=editor)
+
+    assert done.status_code == 200, done.text
+    assert (done.json()["requested"], done.json()["already_ended"]) == ([], {run_id: "terminated"})
+    (row,) = await runs_of(store.sessions, customer)
+    assert (row.status, row.reason) == ("terminated", "its workflow was terminated in Temporal")
+    assert row.ended_at is not None
+    again = await client.post("/v1/runs/cancel", json={**only, "dry_run": True}, headers=editor)
+    assert again.json()["count"] == 0
+
+
+async def _editor(client: httpx.AsyncClient) -> dict[str, str]:
+    app: FastAPI = client._transport.app  # type: ignore[attr-defined]
+    return bearer(await make_key(app, "editor", name="Grace"))
