@@ -22,17 +22,17 @@ from workers.dev import _child_env, dev_settings
 
 
 def test_unset_means_production_with_no_secret() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.env is Environment.PRODUCTION
     for name in ("tracking_secret", "console_secret", "webhook_secret"):
         assert getattr(settings, name).get_secret_value() == ""
     with pytest.raises(ValueError, match="env"):
-        Settings(_env_file=None, env="prod")  # type: ignore[call-arg]
+        Settings(_env_file=None, env="prod")
 
 
 def test_production_refuses_unset_short_and_placeholder_secrets() -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         tracking_secret=SecretStr("dev-only-tracking-secret"),
         console_secret=SecretStr("short"),
     )
@@ -130,7 +130,7 @@ async def test_the_worker_refuses_a_published_webhook_step_without_a_secret(
 
 
 def test_journeys_dev_sets_dev_and_generates_secrets_it_keeps(tmp_path: Path) -> None:
-    base = Settings(_env_file=None, data_dir=tmp_path, console_secret="mine-of-16-characters")  # type: ignore[call-arg]
+    base = Settings(_env_file=None, data_dir=tmp_path, console_secret="mine-of-16-characters")
     first = dev_settings(base)
     assert first.env is Environment.DEV
     assert first.console_secret.get_secret_value() == "mine-of-16-characters"
@@ -145,7 +145,7 @@ def test_journeys_dev_sets_dev_and_generates_secrets_it_keeps(tmp_path: Path) ->
 
 
 def test_every_process_journeys_dev_starts_inherits_dev_and_its_secrets(tmp_path: Path) -> None:
-    settings = dev_settings(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    settings = dev_settings(Settings(_env_file=None, data_dir=tmp_path))
     env = _child_env(settings)
     assert env["JOURNEYS_ENV"] == "dev"
     for name in ("tracking_secret", "console_secret", "webhook_secret"):

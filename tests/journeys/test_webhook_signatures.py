@@ -306,7 +306,7 @@ def test_a_click_token_signed_with_the_old_placeholder_is_refused_in_every_env()
         with pytest.raises(NotConfigured, match="JOURNEYS_TRACKING_SECRET is a published"):
             tracking.click_url(forged.model_copy(update={"env": env}), 1, "https://evil.example/")
     with pytest.raises(NotConfigured, match="JOURNEYS_TRACKING_SECRET is not set"):
-        tracking.open_pixel_url(Settings(_env_file=None), 1)  # type: ignore[call-arg]
+        tracking.open_pixel_url(Settings(_env_file=None), 1)
     with pytest.raises(NotConfigured, match="characters"):
         tracking.open_pixel_url(tracking_settings(tracking_secret="short"), 1)
     real = tracking_settings(tracking_secret="a-real-secret-of-32-characters!!")
