@@ -317,7 +317,8 @@ class Journey(Bookkeeping):
             if not _fails_workflow(err):
                 raise  # a bug: Temporal retries the workflow task, so a fix resumes the run
             if goal_watch is not None and not goal_watch.done():
-                goal_watch.cancel()
+                with contextlib.suppress(Exception):
+                    await self._settle_goal(goal_watch)
             outcome = self._outcome(FAILED, _failure_reason(err))
             await self._record_end(outcome)
             raise

@@ -94,6 +94,8 @@ async def test_a_failed_run_ends_its_row_with_the_reason_and_leaves_no_active_ru
     document = {
         "key": "def-broken-body",
         "trigger": {"event": "Order Completed"},
+        # A goal: its watch is still waiting when the run fails, and is stopped.
+        "goal": {"event": "Review Written", "within": "7d"},
         "steps": [
             {"id": "wait", "type": "delay", "duration": "1h"},
             {
