@@ -355,8 +355,9 @@ async def cancel_run(
     if run is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"run_id: no run has the id {run_id!r}")
     if run.status != ACTIVE:
+        reason = Redactor(principal).text(run.reason)
         raise HTTPException(
-            status.HTTP_409_CONFLICT, f"run {run_id} already ended: {run.status} ({run.reason})"
+            status.HTTP_409_CONFLICT, f"run {run_id} already ended: {run.status} ({reason})"
         )
     workflow_id = run.workflow_id
     with _temporal_answers():
