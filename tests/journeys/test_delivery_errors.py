@@ -131,7 +131,7 @@ async def router(
             "twilio_from_number": "+15559990000",
             "twilio_status_callback_url": CALLBACK,
             "webhook_url": f"{url}/hook",
-            "webhook_secret": SecretStr("webhook-secret"),
+            "webhook_secret": SecretStr("webhook-secret-for-tests"),
             "webhook_allow_private_targets": True,
         }
     )
