@@ -114,15 +114,19 @@ def event_subject(settings: Settings, event: Event) -> str:
     return f"{SUBJECT_PREFIX}.{partition}.{event.subject_tail}"
 
 
-async def publish_event(js: JetStreamContext, settings: Settings, event: Event) -> PubAck:
+async def publish_event(
+    js: JetStreamContext, settings: Settings, event: Event, encoded: bytes | None = None
+) -> PubAck:
     """Publish and wait for JetStream's ack; ``ack.duplicate`` tells a dropped re-publish.
 
     Raises :class:`~journeys.events.InvalidEvent` before publishing an event the router would
-    dead-letter (its size once encoded, its nesting): the router's own check decides.
+    dead-letter (its size once encoded, its nesting): the router's own check decides. A caller
+    that already checked the event passes what :func:`~journeys.events.encode_event` returned
+    as ``encoded``, so the check is not made twice.
     """
     return await js.publish(
         event_subject(settings, event),
-        encode_event(event),
+        encode_event(event) if encoded is None else encoded,
         headers={"Nats-Msg-Id": event.message_id},
     )
 

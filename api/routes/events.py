@@ -132,11 +132,17 @@ batches = APIRouter(route_class=ingest_route(BATCH_LIMIT, "a batch"))
 
 
 async def publish_all(
-    jetstream: JetStreamContext, settings: Settings, events: Sequence[Event]
+    jetstream: JetStreamContext,
+    settings: Settings,
+    events: Sequence[Event],
+    encoded: Sequence[bytes],
 ) -> list[PubAck]:
     """Every event's ack, or a 503 once all publishes have finished, if any of them failed."""
     results = await asyncio.gather(
-        *(bus.publish_event(jetstream, settings, event) for event in events),
+        *(
+            bus.publish_event(jetstream, settings, event, data)
+            for event, data in zip(events, encoded, strict=True)
+        ),
         return_exceptions=True,
     )
     acks: list[PubAck] = []
@@ -165,15 +171,16 @@ async def publish_all(
     return acks
 
 
-def check_publishable(events: Sequence[Event], *, in_batch: bool) -> None:
-    """Refuse what the router would dead-letter, by the router's own check on the very bytes
-    to be stored (messageId, timestamp and the rest filled in): 413 for an event then over
-    32 KB, 422 naming a field nested too deep. So a 2xx is an event the router will process."""
+def encode_all(events: Sequence[Event], *, in_batch: bool) -> list[bytes]:
+    """The bytes to store for each event, once the router's own check accepted them: 413 for
+    an event over 32 KB as stored (messageId, timestamp and the rest filled in), 422 naming a
+    field nested too deep. So a 2xx is an event the router will process."""
+    encoded: list[bytes] = []
     for index, event in enumerate(events):
         where: list[str | int] = ["body", "batch", index] if in_batch else ["body"]
         what = f"batch[{index}]" if in_batch else "the event"
         try:
-            encode_event(event)
+            encoded.append(encode_event(event))
         except EventTooLarge as err:
             raise too_large(
                 f"{what} is {err.size} bytes as stored", EVENT_LIMIT, "one event"
@@ -182,6 +189,7 @@ def check_publishable(events: Sequence[Event], *, in_batch: bool) -> None:
             raise RequestValidationError([_problem([*where, err.field], str(err))]) from err
         except InvalidEvent as err:
             raise RequestValidationError([_problem(where, str(err))]) from err
+    return encoded
 
 
 def _problem(loc: list[str | int], message: str) -> dict[str, Any]:
@@ -189,8 +197,8 @@ def _problem(loc: list[str | int], message: str) -> dict[str, Any]:
 
 
 async def _accept(call: Event, jetstream: JetStreamContext, settings: Settings) -> Accepted:
-    check_publishable([call], in_batch=False)
-    (ack,) = await publish_all(jetstream, settings, [call])
+    encoded = encode_all([call], in_batch=False)
+    (ack,) = await publish_all(jetstream, settings, [call], encoded)
     return Accepted(messageId=call.message_id, duplicate=bool(ack.duplicate))
 
 
@@ -261,8 +269,8 @@ async def batch(
     call: Annotated[BatchCall, BATCH_EXAMPLES], jetstream: JetStreamDep, settings: SettingsDep
 ) -> BatchAccepted:
     """Several calls at once, each with its ``type``; all stored, or none acknowledged."""
-    check_publishable(call.batch, in_batch=True)
-    acks = await publish_all(jetstream, settings, call.batch)
+    encoded = encode_all(call.batch, in_batch=True)
+    acks = await publish_all(jetstream, settings, call.batch, encoded)
     return BatchAccepted(
         messageIds=[event.message_id for event in call.batch],
         duplicates=[
