@@ -40,7 +40,8 @@ from pydantic import (
 
 from journeys.contracts import QUIET_HOURS_PATTERN
 from journeys.durations import parse_duration
-from journeys.expressions import ExpressionError, compile_expression
+from journeys.expressions import ExpressionError, check_syntax, compile_expression
+from journeys.sandbox import BudgetExceeded
 
 # The one workflow type that runs every declarative journey, whatever its steps.
 INTERPRETER_WORKFLOW = "DefinitionJourney"
@@ -66,16 +67,25 @@ def _duration(text: str) -> str:
     return text
 
 
+# Far above any real journey, and low enough that validating one stays a matter of milliseconds.
+MAX_STEPS = 500
+MAX_ITEMS = 100
+# A condition or value is a line or two; the whole document's are checked by evaluating them
+# (expression_problems), which this total keeps short.
+MAX_EXPRESSION = 2_000
+MAX_EXPRESSIONS_TOTAL = 20_000
+
+
 def _expression(text: str) -> str:
     try:
-        compile_expression(text)
+        check_syntax(text)
     except ExpressionError as err:
         raise ValueError(str(err)) from err
     return text
 
 
 Duration = Annotated[str, AfterValidator(_duration)]
-Expr = Annotated[str, AfterValidator(_expression)]
+Expr = Annotated[str, Field(max_length=MAX_EXPRESSION), AfterValidator(_expression)]
 StepId = Annotated[str, Field(pattern=STEP_ID_PATTERN)]
 
 
@@ -168,7 +178,7 @@ class SendStep(_Step):
     type: Literal["send"]
     channel: str = Field(min_length=1, max_length=50)
     template: str | None = Field(default=None, min_length=1, max_length=200)
-    variants: list[Variant] | None = Field(default=None, min_length=2)
+    variants: list[Variant] | None = Field(default=None, min_length=2, max_length=MAX_ITEMS)
     # Extra template variables, and the compliance overrides of docs/delivery.md.
     data: dict[str, Any] = Field(default_factory=dict)
     category: Literal["marketing", "transactional"] | None = None
@@ -201,7 +211,7 @@ class WaitStep(_Step):
     events received since the run entered, before this step began."""
 
     type: Literal["wait"]
-    events: list[WaitEvent] = Field(min_length=1)
+    events: list[WaitEvent] = Field(min_length=1, max_length=MAX_ITEMS)
     timeout: Duration
     on_timeout: StepId | None = None
     since: Literal["step", "entry"] = "step"
@@ -224,7 +234,7 @@ class SplitStep(_Step):
     """Send each run down one path, at random by ``percent`` (fixed for the run, audited)."""
 
     type: Literal["split"]
-    paths: list[SplitPath] = Field(min_length=2)
+    paths: list[SplitPath] = Field(min_length=2, max_length=MAX_ITEMS)
 
     @model_validator(mode="after")
     def _sum(self) -> SplitStep:
@@ -236,7 +246,7 @@ class UpdateTraitsStep(_Step):
     """Set traits on the customer's profile; each value is an expression (``'"gold"'``)."""
 
     type: Literal["update_traits"]
-    set: dict[str, Expr] = Field(min_length=1)
+    set: dict[str, Expr] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class EmitStep(_Step):
@@ -244,7 +254,7 @@ class EmitStep(_Step):
 
     type: Literal["emit"]
     event: str = Field(min_length=1, max_length=200)
-    properties: dict[str, Expr] = Field(default_factory=dict)
+    properties: dict[str, Expr] = Field(default_factory=dict, max_length=MAX_ITEMS)
 
 
 class WebhookStep(_Step):
@@ -252,7 +262,7 @@ class WebhookStep(_Step):
 
     type: Literal["webhook"]
     url: str = Field(pattern=r"^https?://")
-    body: dict[str, Expr] = Field(default_factory=dict)
+    body: dict[str, Expr] = Field(default_factory=dict, max_length=MAX_ITEMS)
 
 
 class JumpStep(_Step):
@@ -303,10 +313,10 @@ class JourneyDocument(_Model):
     description: str = ""
     trigger: EventRule
     entry: Entry = Field(default_factory=Entry)
-    exit_on: list[EventRule] = Field(default_factory=list)
+    exit_on: list[EventRule] = Field(default_factory=list, max_length=MAX_ITEMS)
     goal: Goal | None = None
     category: Literal["marketing", "transactional"] = "marketing"
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
 
     def step_index(self) -> dict[str, int]:
         return {step.id: i for i, step in enumerate(self.steps)}
@@ -375,6 +385,58 @@ def validate(raw: Any, template_exists: TemplateExists | None = None) -> Journey
     if problems:
         raise DefinitionError(problems)
     return document
+
+
+def expressions(document: JourneyDocument) -> Iterator[tuple[str | None, str, str]]:
+    """Every expression of ``document``: (step id or ``None``, field, source)."""
+    rules = [
+        ("trigger", document.trigger),
+        *((f"exit_on[{i}]", r) for i, r in enumerate(document.exit_on)),
+    ]
+    for name, rule in rules:
+        if rule.where is not None:
+            yield None, f"{name}.where", rule.where
+    if document.entry.key is not None:
+        yield None, "entry.key", document.entry.key
+    if document.goal is not None:
+        for name in ("where", "revenue"):
+            if (source := getattr(document.goal, name)) is not None:
+                yield None, f"goal.{name}", source
+    for step in document.steps:
+        if isinstance(step, DelayStep) and step.until is not None:
+            yield step.id, "until", step.until
+        elif isinstance(step, BranchStep):
+            yield step.id, "condition", step.condition
+        elif isinstance(step, WaitStep):
+            for i, event in enumerate(step.events):
+                if event.where is not None:
+                    yield step.id, f"events[{i}].where", event.where
+        elif isinstance(step, UpdateTraitsStep | EmitStep | WebhookStep):
+            name = {"update_traits": "set", "emit": "properties", "webhook": "body"}[step.type]
+            values: dict[str, str] = getattr(step, name)
+            for key, source in values.items():
+                yield step.id, f"{name}.{key}", source
+
+
+def expression_problems(document: JourneyDocument) -> list[Problem]:
+    """Expressions that are too long in all, or that go over the sandbox's budget when
+    evaluated with nothing defined (``9 ** (9 ** 7)``, ``'a' * 300000000``): each would fail
+    on every event, after costing the router or the worker its work."""
+    found = list(expressions(document))
+    total = sum(len(source) for _, _, source in found)
+    if total > MAX_EXPRESSIONS_TOTAL:
+        message = (
+            f"the expressions add up to {total:,} characters (at most {MAX_EXPRESSIONS_TOTAL:,})"
+        )
+        return [Problem(None, "steps", message)]
+    problems = []
+    for step, field, source in found:
+        try:
+            compile_expression(source).evaluate({})
+        except ExpressionError as err:
+            if isinstance(err.__cause__, BudgetExceeded) or "nested too deeply" in str(err):
+                problems.append(Problem(step, field, str(err)))
+    return problems
 
 
 def successors(document: JourneyDocument, position: int) -> list[tuple[str, str]]:
@@ -448,25 +510,26 @@ def _reachable(
 
 
 def _find_cycle(edges: dict[int, list[int]]) -> list[int] | None:
-    """A cycle in ``edges`` (jump ``to`` edges left out: those are bounded), or ``None``."""
-    state: dict[int, int] = {}
-    path: list[int] = []
-
-    def visit(node: int) -> list[int] | None:
-        state[node] = 1
-        path.append(node)
-        for nxt in edges[node]:
-            if state.get(nxt) == 1:
+    """A cycle in ``edges`` (jump ``to`` edges left out: those are bounded), or ``None``.
+    Depth-first without recursion, so a long chain of steps cannot exhaust the stack."""
+    state: dict[int, int] = {}  # 1: on the current path, 2: done
+    for start in edges:
+        if start in state:
+            continue
+        path = [start]
+        pending = [iter(edges[start])]
+        state[start] = 1
+        while pending:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(nxt) == 1:
                 return [*path[path.index(nxt) :], nxt]
-            if nxt not in state and (found := visit(nxt)) is not None:
-                return found
-        path.pop()
-        state[node] = 2
-        return None
-
-    for node in edges:
-        if node not in state and (found := visit(node)) is not None:
-            return found
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                pending.append(iter(edges[nxt]))
     return None
 
 

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
+from jinja2.parser import Parser
 
 from journeys.contracts import JourneyEvent
 from journeys.sandbox import BoundedSandbox, budget
@@ -70,6 +71,22 @@ def compile_expression(source: str) -> Expression:
     except (RecursionError, SyntaxError):
         raise ExpressionError(f"{source[:80]!r}... is nested too deeply") from None
     return Expression(source)
+
+
+def check_syntax(source: str) -> None:
+    """Parse ``source`` without compiling it (a tenth of the time): what validating a
+    definition needs; :func:`compile_expression` where it will be evaluated."""
+    if not source.strip():
+        raise ExpressionError("the expression is empty")
+    try:
+        parser = Parser(_ENV, source, state="variable")
+        parser.parse_expression()
+        if not parser.stream.eos:
+            parser.fail("expected the end of the expression", parser.stream.current.lineno)
+    except jinja2.TemplateSyntaxError as err:
+        raise ExpressionError(f"{source!r} does not parse: {err.message}") from err
+    except RecursionError:
+        raise ExpressionError(f"{source[:80]!r}... is nested too deeply") from None
 
 
 @lru_cache(maxsize=1024)

@@ -378,6 +378,9 @@ class BoundedSandbox(SandboxedEnvironment):
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
     def __init__(self, *, immutable: bool = False, **options: Any) -> None:
+        # Unoptimized: with every operator intercepted there is little to fold, and Jinja's
+        # optimizer costs time quadratic in an expression's nesting.
+        options.setdefault("optimized", False)
         super().__init__(finalize=self._finalize, **options)
         self.immutable = immutable
         self.filters = {

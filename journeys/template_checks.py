@@ -18,6 +18,10 @@ from journeys.rendering import compile_part, describe, error_line, named_context
 
 Severity = Literal["error", "warning"]
 
+# Problem codes of a draft the sandbox refuses (journeys/sandbox.py: an unsafe attribute or call,
+# or an operation over its budget), or that ran past the API's time limit.
+REFUSED = frozenset({"unsafe", "time_limit"})
+
 # Parts a template may have, as fields of the API and columns of the store.
 FIELDS = ("subject", "text", "html")
 

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
@@ -24,7 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
-from journeys.definition import KEY_PATTERN, DefinitionError, Problem
+from api.isolated import CheckStopped, run_isolated
+from journeys.definition import (
+    KEY_PATTERN,
+    DefinitionError,
+    Problem,
+    expression_problems,
+    validate,
+)
 from journeys.definition_diff import diff
 from journeys.store import definitions as store
 from journeys.store.db import Sessions
@@ -49,6 +57,8 @@ Status = Literal["active", "paused", "archived"]
 
 # A definition is a few kilobytes; this is far above any real one.
 MAX_BODY_BYTES = 1_000_000
+# A definition's JSON or YAML nests a few levels (a send's data a few more).
+MAX_DEPTH = 32
 JSON_TYPES = {"application/json", ""}
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 
@@ -353,14 +363,22 @@ async def diff_versions(
     responses={
         413: {"description": "Body too large"},
         415: {"description": "Not JSON or YAML"},
-        422: {"model": ProblemsOut, "description": "The JSON or YAML does not parse"},
+        422: {
+            "model": ProblemsOut,
+            "description": "The JSON or YAML does not parse, or the definition goes over a "
+            "budget (nesting, YAML aliases, an expression too costly, the time limit)",
+        },
     },
 )
 async def validate_definition(request: Request, session: SessionDep) -> ValidationOut:
-    """Check a definition as saving it would (templates included), without saving anything."""
-    raw = await _body(request)
+    """Check a definition as saving it would (templates included), without saving anything.
+    A definition over a budget (an expression too costly to evaluate, nesting too deep, YAML
+    aliases, the time limit) is refused with 422, naming the field."""
+    read = await _read(request)
+    if read.problems:
+        return ValidationOut(valid=False, problems=_problems(read.problems), document=None)
     try:
-        document = await store.check(session, raw)
+        document = await store.check(session, read.document)
     except DefinitionError as err:
         return ValidationOut(valid=False, problems=_problems(err.problems), document=None)
     return ValidationOut(valid=True, problems=[], document=document.as_json())
@@ -384,16 +402,16 @@ async def save_draft(
     """Save the journey's draft (JSON, or YAML with `Content-Type: application/yaml`); a new key
     creates a declarative journey. The draft is validated first: a bad one is refused, naming
     each step and field, and nothing is stored. The body's `key`, if given, must be the path's."""
-    raw = await _body(request)
     if not re.fullmatch(KEY_PATTERN, key):
         message = "a journey key is lowercase letters, digits, _ . and -, up to 100 characters"
         raise _refused([Problem(None, "key", message)])
-    if isinstance(raw, dict):
-        if raw.get("key") is None:
-            raw = {**raw, "key": key}
-        elif raw["key"] != key:
-            problem = Problem(None, "key", f"the body's key {raw['key']!r} is not the path's")
-            raise _refused([problem])
+    read = await _read(request, key)
+    raw = read.document
+    if isinstance(raw, dict) and raw["key"] != key:
+        problem = Problem(None, "key", f"the body's key {raw['key']!r} is not the path's")
+        raise _refused([problem])
+    if read.problems:
+        raise _refused(read.problems)
     with _answers(key):
         journey, created = await store.save_draft(sessions, raw)
     if created:
@@ -458,48 +476,104 @@ async def _set_status(sessions: Sessions, key: str, action: store.Action) -> Sta
 # -- Helpers -------------------------------------------------------------------------------------
 
 
-async def _body(request: Request) -> Any:
-    """The request's document, from JSON or YAML; 422 when it does not parse."""
+@dataclass(frozen=True)
+class _Read:
+    """A definition read from a request body in a child process: the parsed ``document`` and
+    its ``problems`` (those :func:`definition.validate` finds without the store)."""
+
+    document: Any
+    problems: list[Problem]
+    refused: list[Problem]
+
+
+async def _read(request: Request, key: str | None = None) -> _Read:
+    """The request's definition, parsed and checked in a child process (api/isolated.py); 413,
+    415, or 422 when it does not parse or goes over a budget. ``key`` fills a missing key."""
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, f"a definition is at most {MAX_BODY_BYTES} bytes"
         )
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media in YAML_TYPES:
-        try:
-            return _without_nul(yaml.load(body, Loader=_YamlLoader))  # SafeLoader: plain data
-        except yaml.YAMLError as err:
-            raise _refused([Problem(None, "body", f"the YAML does not parse: {err}")]) from None
-    if media in JSON_TYPES or media.endswith("+json"):
-        try:
-            return _without_nul(json.loads(body))
-        except ValueError as err:
-            raise _refused([Problem(None, "body", f"the JSON does not parse: {err}")]) from None
-    raise HTTPException(
-        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-        f"send the definition as application/json or application/yaml, not {media!r}",
-    )
+    if media not in YAML_TYPES and media not in JSON_TYPES and not media.endswith("+json"):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"send the definition as application/json or application/yaml, not {media!r}",
+        )
+    try:
+        read = await run_isolated(_read_definition, body, media in YAML_TYPES, key)
+    except CheckStopped as err:
+        raise _refused([Problem(None, "body", f"{err}: the definition is refused")]) from None
+    if read.refused:
+        raise _refused(read.refused)
+    return read
 
 
-def _without_nul(document: Any) -> Any:
-    """The document, unless a key or value holds NUL, which PostgreSQL cannot store: 422."""
-    pending = [document]
+def _read_definition(body: bytes, is_yaml: bool, key: str | None) -> _Read:
+    """Parse ``body`` and check it: run in a child process, bounded in time by its parent."""
+    try:
+        # SafeLoader: plain data
+        document = yaml.load(body, Loader=_YamlLoader) if is_yaml else json.loads(body)
+    except yaml.YAMLError as err:
+        return _Read(None, [], [Problem(None, "body", f"the YAML does not parse: {err}")])
+    except ValueError as err:
+        return _Read(None, [], [Problem(None, "body", f"the JSON does not parse: {err}")])
+    except RecursionError:
+        message = f"the body is nested more than {MAX_DEPTH} levels deep"
+        return _Read(None, [], [Problem(None, "body", message)])
+    refused = _plain(document)
+    if refused is not None:
+        return _Read(None, [], [refused])
+    if isinstance(document, dict) and key is not None and document.get("key") is None:
+        document = {**document, "key": key}
+    try:
+        expressions = expression_problems(validate(document))
+    except DefinitionError as err:
+        return _Read(document, err.problems, [])
+    return _Read(document, [], expressions)
+
+
+def _plain(document: Any) -> Problem | None:
+    """Why ``document`` cannot be stored: a NUL character (PostgreSQL refuses it in text), or
+    nesting deeper than MAX_DEPTH; ``None`` when it can."""
+    pending = [(document, 0)]
     while pending:
-        value = pending.pop()
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return Problem(None, "body", f"the body is nested more than {MAX_DEPTH} levels deep")
         if isinstance(value, str) and "\x00" in value:
-            raise _refused([Problem(None, "body", "text may not contain the NUL character")])
+            return Problem(None, "body", "text may not contain the NUL character")
         if isinstance(value, dict):
-            pending += [*value.keys(), *value.values()]
+            pending += [(item, depth + 1) for item in (*value.keys(), *value.values())]
         elif isinstance(value, list):
-            pending += value
-    return document
+            pending += [(item, depth + 1) for item in value]
+    return None
+
+
+def _compose_node(loader: Any, parent: Any, index: Any) -> Any:
+    """PyYAML's composer, refusing aliases (``*name``: a few hundred bytes of them expand to
+    billions of nodes) and nesting deeper than MAX_DEPTH (its recursion's limit)."""
+    event = loader.peek_event()
+    if isinstance(event, yaml.AliasEvent):
+        raise yaml.composer.ComposerError(
+            None, None, "aliases (*name) are not accepted in a definition", event.start_mark
+        )
+    depth = getattr(loader, "depth", 0)
+    if depth >= MAX_DEPTH:
+        raise yaml.composer.ComposerError(
+            None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+        )
+    loader.depth = depth + 1
+    try:
+        return yaml.SafeLoader.compose_node(loader, parent, index)
+    finally:
+        loader.depth = depth
 
 
 # YAML 1.1's safe loader with YAML 1.2's scalars: ``10:30`` is a string (not 630, base 60),
 # ``2026-11-23`` a string (not a date), and only ``true``/``false`` are booleans (``no`` and
 # ``on`` are strings), as a definition's times, dates and names need.
-_YamlLoader: Any = type("_YamlLoader", (yaml.SafeLoader,), {})
+_YamlLoader: Any = type("_YamlLoader", (yaml.SafeLoader,), {"compose_node": _compose_node})
 _YamlLoader.yaml_implicit_resolvers = {
     first: [
         (tag, regexp)

@@ -19,10 +19,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
-from journeys.rendering import TemplateError
+from api.isolated import CheckStopped, run_isolated
+from journeys.rendering import RenderedTemplate, TemplateError
 from journeys.store import templates as store
 from journeys.store.models import TemplateVersion
-from journeys.template_checks import Checked, Problem, SmsSegments, check, sample_context
+from journeys.template_checks import (
+    REFUSED,
+    Checked,
+    Problem,
+    SmsSegments,
+    check,
+    sample_context,
+)
 from journeys.templates_catalog import CHANNEL_PATTERN, NAME_PATTERN, render_version
 
 # Mounted for staff to read and editors to change (api/main.py): documented here for clients.
@@ -283,7 +291,7 @@ async def create_template(body: TemplateCreate, session: SessionDep) -> Any:
             f"template {body.name!r} exists for channel {body.channel!r}: PUT "
             f"/v1/templates/{body.channel}/{body.name} to add a version",
         )
-    checked = _check(body.channel, body, body.sample)
+    checked = await _check(body.channel, body, body.sample)
     if checked.errors:
         return _problems(checked)
     return await _save(session, body.name, body.channel, None, body, checked, body.description)
@@ -313,7 +321,7 @@ async def update_template(
             f"template {name!r} ({channel}) is at version {latest.version}, not "
             f"{body.base_version}: another version was saved since; merge and retry",
         )
-    checked = _check(channel, body, body.sample)
+    checked = await _check(channel, body, body.sample)
     if checked.errors:
         return _problems(checked)
     if store.Content.of(latest) == body.content() and latest.description == body.description:
@@ -335,11 +343,14 @@ async def preview_template(
     row = await store.get(session, name, channel, body.version)
     if row is None:
         raise _not_found(name, channel, body.version)
-    context = body.context()
-    checked = check(channel, row.subject, row.text, row.html, context)
+    parts = (row.subject, row.text, row.html)
     try:
-        rendered = render_version(row, context)
-    except TemplateError:
+        checked, rendered = await run_isolated(
+            _preview, name, channel, row.version, parts, body.context()
+        )
+    except CheckStopped as err:
+        return _stopped(err, where="template")
+    if rendered is None:
         return _problems(checked, where="template")
     return PreviewOut(
         name=name,
@@ -353,10 +364,18 @@ async def preview_template(
     )
 
 
-@router.post("/validate")
-async def validate_draft(body: ValidateIn) -> ValidationOut:
-    """Check an unsaved draft: what saving it would answer, and what it renders to."""
-    checked = _check(body.channel, body, body)
+@router.post(
+    "/validate",
+    responses={422: {"description": "The sandbox refuses the draft, or it ran out of time"}},
+    response_model=ValidationOut,
+)
+async def validate_draft(body: ValidateIn) -> Any:
+    """Check an unsaved draft: what saving it would answer, and what it renders to. A draft
+    the sandbox refuses (an unsafe attribute, an operation over its budget) or past the time
+    limit is refused with 422, naming the part."""
+    checked = await _check(body.channel, body, body)
+    if any(p.code in REFUSED for p in checked.errors):
+        return _problems(checked)
     return ValidationOut(
         valid=not checked.errors,
         problems=_out(checked.problems),
@@ -365,10 +384,41 @@ async def validate_draft(body: ValidateIn) -> ValidationOut:
     )
 
 
-def _check(channel: str, parts: Parts, sample: Sample | None) -> Checked:
+async def _check(channel: str, parts: Parts, sample: Sample | None) -> Checked:
+    """:func:`check` in a child process (api/isolated.py), so that no draft holds the event
+    loop; past the time limit, a ``time_limit`` error of the body."""
     content = parts.content()
     context = sample.context() if sample is not None else None
-    return check(channel, content.subject, content.text, content.html, context)
+    try:
+        return await run_isolated(
+            check, channel, content.subject, content.text, content.html, context
+        )
+    except CheckStopped as err:
+        return Checked(problems=[Problem("body", str(err), "time_limit")])
+
+
+def _preview(
+    name: str,
+    channel: str,
+    version: int,
+    parts: tuple[str | None, str | None, str | None],
+    context: dict[str, Any],
+) -> tuple[Checked, RenderedTemplate | None]:
+    """A stored version checked and rendered as a send would; run in a child process."""
+    subject, text, html = parts
+    checked = check(channel, subject, text, html, context)
+    row = TemplateVersion(
+        name=name, channel=channel, version=version, subject=subject, text=text, html=html
+    )
+    try:
+        return checked, render_version(row, context)
+    except TemplateError:
+        return checked, None
+
+
+def _stopped(err: CheckStopped, where: str = "body") -> JSONResponse:
+    problem = ProblemOut(loc=[where], msg=str(err), type="time_limit", line=None, severity="error")
+    return JSONResponse({"detail": [problem.model_dump()], "warnings": []}, status_code=422)
 
 
 async def _save(
