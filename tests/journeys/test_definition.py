@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from journeys.definition import DefinitionError, JourneyDocument, validate
+from journeys.definition import DefinitionError, JourneyDocument, expression_problems, validate
 from journeys.definition_diff import diff
 from tests.journeys.bad_definitions import BAD_DEFINITIONS, NUDGE, PAUSE
 
@@ -69,6 +69,31 @@ def test_keys_and_step_ids_are_matched_whole(key: str, step_id: str) -> None:
 def test_a_loop_bounded_by_a_jump_is_accepted() -> None:
     again = {"id": "again", "type": "jump", "to": "pause", "max": 3}
     validate(journey([PAUSE, NUDGE, again]), exists)
+
+
+def test_a_loop_at_the_end_of_the_longest_chain_is_found_without_recursion() -> None:
+    steps: list[dict[str, Any]] = [
+        {"id": f"s{i}", "type": "delay", "duration": "1m"} for i in range(499)
+    ]
+    steps.append({"id": "back", "type": "delay", "duration": "1m", "next": "s0"})
+    [(step, field, message)] = problems(journey(steps))
+    assert (step, field) == ("s0", "next")
+    assert message.startswith("loop without a bound (s0 -> s1 -> s2")
+    assert problems(journey([*steps, PAUSE]))[0][1] == "steps"  # 501: too many
+
+
+def test_expressions_over_the_budget_are_named_by_step_and_field() -> None:
+    webhook = {
+        "id": "hook",
+        "type": "webhook",
+        "url": "https://example.com",
+        "body": {"a": "event.properties.a", "b": "('a' * 300000000) == ''"},
+    }
+    document = validate(journey([webhook], trigger={"event": "E", "where": "9 ** (9 ** 7) > 7"}))
+    found = [(p.step, p.field) for p in expression_problems(document)]
+    assert found == [(None, "trigger.where"), ("hook", "body.b")]
+    costly_with_an_event = journey([PAUSE], trigger={"event": "E", "where": "'a' * event.n"})
+    assert expression_problems(validate(costly_with_an_event)) == []
 
 
 def test_a_variant_template_is_checked_too() -> None:
