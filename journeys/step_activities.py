@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from temporalio import activity
@@ -38,7 +39,7 @@ from journeys.dsl import (
     ACTIVITY_WEBHOOK,
     WEBHOOK_REFUSED,
 )
-from journeys.events import Event
+from journeys.events import Event, InvalidEvent
 from journeys.settings import Settings
 from journeys.store import customers
 from journeys.store.db import Sessions
@@ -47,6 +48,7 @@ from journeys.store.models import Conversion
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Event], Awaitable[None]]
+EMIT_INVALID = "EmitInvalid"
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -105,17 +107,26 @@ class StepActivities:
 
     @activity.defn(name=ACTIVITY_EMIT)
     async def emit_event(self, request: EmitRequest) -> None:
-        event = Event.model_validate(
-            {
-                "type": "track",
-                "event": request.event,
-                "userId": request.run.customer_id,
-                "messageId": request.message_id,
-                "properties": request.properties,
-                "context": {"journey": request.run.journey_key, "run": request.run.run_id},
-            }
-        )
-        await self.publish(event)
+        """An event the router would refuse (too large, nested too deep, a bad field) fails the
+        step at once rather than being retried: no retry can make it valid."""
+        try:
+            event = Event.model_validate(
+                {
+                    "type": "track",
+                    "event": request.event,
+                    "userId": request.run.customer_id,
+                    "messageId": request.message_id,
+                    "properties": request.properties,
+                    "context": {"journey": request.run.journey_key, "run": request.run.run_id},
+                }
+            )
+            await self.publish(event)
+        except (ValidationError, InvalidEvent) as err:
+            raise ApplicationError(
+                f"emitted event {request.event!r} is invalid: {err}",
+                type=EMIT_INVALID,
+                non_retryable=True,
+            ) from err
 
     @activity.defn(name=ACTIVITY_WEBHOOK)
     async def call_webhook(self, call: WebhookCall) -> WebhookResult:

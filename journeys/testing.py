@@ -43,7 +43,7 @@ from journeys.contracts import JourneyOutcome
 from journeys.definition import validate
 from journeys.dsl import Journey
 from journeys.durations import parse_duration
-from journeys.events import Event
+from journeys.events import Event, decode_event, encode_event
 from journeys.registry import register_code_journeys
 from journeys.routing import load_index
 from journeys.settings import Settings
@@ -199,7 +199,8 @@ class JourneyTestKit:
         return await self.router.route(event)
 
     async def _emitted(self, event: Event) -> None:
-        await self.router.route(event)
+        """An emitted event goes through the bus's own check, then straight to the router."""
+        await self.router.route(decode_event(encode_event(event)))
 
     async def run(
         self,

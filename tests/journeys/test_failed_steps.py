@@ -153,3 +153,29 @@ async def _failed_run(kit: JourneyTestKit, event: Event) -> JourneyRun:
     assert event.user_id is not None
     (row,) = [r for r in await runs_of(kit.sessions, event.user_id) if r.id == run_id]
     return row
+
+
+async def test_an_emitted_event_the_router_would_refuse_fails_the_run_at_once() -> None:
+    """Two copies of a 20 KB trigger property make a 40 KB event, over the stream's 32 KB: no
+    retry can publish it, so the step fails for good and the run ends with the reason."""
+    document = {
+        "key": "def-emit-too-large",
+        "trigger": {"event": "Order Completed"},
+        "steps": [
+            {
+                "id": "tell",
+                "type": "emit",
+                "event": "Order Echoed",
+                "properties": {
+                    "first": "trigger.properties.blob",
+                    "second": "trigger.properties.blob",
+                },
+            }
+        ],
+    }
+    async with JourneyTestKit.start(definitions=[document]) as kit:
+        who = customer_id()
+        ended = await _failed_run(kit, track("Order Completed", who, blob="x" * 20_000))
+    assert ended.status == "failed"
+    assert "emitted event 'Order Echoed' is invalid" in ended.reason
+    assert "32768" in ended.reason
