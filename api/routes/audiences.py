@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.auth import PrincipalDep, log_change
 from api.deps import JetStreamDep, SessionDep, SettingsDep, TemporalDep
 from api.params import NO_NUL, JourneyKey
+from api.redaction import Redactor
 from api.routes.runs import json_problem
 from journeys.audience_lists import drop_list, save_list
 from journeys.audiences import (
@@ -266,16 +267,19 @@ async def list_imports(
         str | None, Query(max_length=200, pattern=NO_NUL, description="Only this journey's")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    *,
+    principal: PrincipalDep,
 ) -> list[ImportOut]:
     """Audience imports, newest first."""
     rows = await store.list_imports(session, journey_key=journey, limit=limit)
-    return [_out(row) for row in rows]
+    return [_out(row, Redactor(principal)) for row in rows]
 
 
 @router.get("/{import_id}", responses={404: {"description": "No import has this id"}})
 async def get_import(
     import_id: Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL)],
     session: SessionDep,
+    principal: PrincipalDep,
 ) -> ImportOut:
     """One import's progress, updated after each batch of 100 customers."""
     row = await store.get_import(session, import_id)
@@ -283,10 +287,11 @@ async def get_import(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"import_id: no audience import has the id {import_id!r}"
         )
-    return _out(row)
+    return _out(row, Redactor(principal))
 
 
-def _out(row: AudienceImport) -> ImportOut:
+def _out(row: AudienceImport, redactor: Redactor) -> ImportOut:
+    """Errors name customers by id, which may hold an address: masked as ids are elsewhere."""
     return ImportOut.model_validate(
         {
             "id": row.id,
@@ -297,7 +302,7 @@ def _out(row: AudienceImport) -> ImportOut:
             "entered": row.entered,
             "skipped": row.skipped,
             "failed": row.failed,
-            "errors": list(row.errors or []),
+            "errors": [redactor.text(error) for error in row.errors or []],
             "created_by": row.created_by,
             "created_at": row.created_at,
             "finished_at": row.finished_at,

@@ -12,7 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from journeys.store.models import OperatorAction
+from journeys.settings import Settings
+from journeys.store.models import AudienceImport, OperatorAction
+from tests.api.serving import serve
 from tests.conftest import Store
 
 
@@ -205,3 +207,25 @@ async def test_other_media_and_unknown_imports(client: httpx.AsyncClient) -> Non
     assert text.status_code == 415
     assert unknown.status_code == 404
     assert "no audience import has the id 'no-such-import'" in unknown.json()["detail"]
+
+
+async def test_support_reads_an_imports_errors_with_contact_ids_masked(
+    client: httpx.AsyncClient, store: Store, journeys: None, api_settings: Settings
+) -> None:
+    """An import's errors name customers by the ids uploaded, which may be addresses."""
+    response = await post(client, "open", ["ada@example.com", "+15550001111"])
+    import_id = response.json()["id"]
+    async with store.sessions() as session:
+        row = await session.get(AudienceImport, import_id)
+        assert row is not None
+        row.errors = ["ada@example.com: not started: boom", "+15550001111: not started: boom"]
+        await session.commit()
+
+    async with serve(api_settings, role="support") as support:
+        one = (await support.get(f"/v1/audiences/{import_id}")).json()
+        listed = (await support.get("/v1/audiences")).json()
+    masked = ["a**@example.com: not started: boom", "+1******1111: not started: boom"]
+    assert one["errors"] == masked
+    assert [i["errors"] for i in listed if i["id"] == import_id] == [one["errors"]]
+    admin = (await client.get(f"/v1/audiences/{import_id}")).json()
+    assert admin["errors"][0] == "ada@example.com: not started: boom"
