@@ -17,10 +17,11 @@ from fastapi.responses import HTMLResponse
 from api.console import views
 from api.console.access import Viewer, console_router
 from api.deps import SessionDep
-from journeys.rendering import RenderedTemplate, TemplateError
+from api.isolated import CheckStopped, run_isolated
+from api.routes.templates import preview_version
+from journeys.rendering import RenderedTemplate
 from journeys.store import templates as store
-from journeys.template_checks import SAMPLE_CUSTOMER, check, sample_context
-from journeys.templates_catalog import render_version
+from journeys.template_checks import SAMPLE_CUSTOMER, sample_context
 
 router = console_router()
 
@@ -74,14 +75,21 @@ async def template_preview(
     sms = None
     if not errors:
         context = sample_context(sample_traits, {"properties": sample_properties})
-        checked = check(channel, row.subject, row.text, row.html, context)
-        warnings = [str(p) for p in checked.warnings]
-        sms = checked.sms
+        parts = (row.subject, row.text, row.html)
         try:
-            rendered = render_version(row, context)
-        except TemplateError as err:
-            errors.append(str(err))
+            checked, outcome = await run_isolated(
+                preview_version, row.name, channel, row.version, parts, context
+            )
+        except CheckStopped as err:
+            checked, outcome = None, str(err)
+        if checked is not None:
+            warnings = [str(p) for p in checked.warnings]
+            sms = checked.sms
+        if isinstance(outcome, str):
+            errors.append(outcome)
             code = status.HTTP_422_UNPROCESSABLE_CONTENT
+        else:
+            rendered = outcome
     return views.render(
         request,
         "template.html",

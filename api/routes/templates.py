@@ -346,11 +346,11 @@ async def preview_template(
     parts = (row.subject, row.text, row.html)
     try:
         checked, rendered = await run_isolated(
-            _preview, name, channel, row.version, parts, body.context()
+            preview_version, name, channel, row.version, parts, body.context()
         )
     except CheckStopped as err:
         return _stopped(err, where="template")
-    if rendered is None:
+    if isinstance(rendered, str):
         return _problems(checked, where="template")
     return PreviewOut(
         name=name,
@@ -397,14 +397,15 @@ async def _check(channel: str, parts: Parts, sample: Sample | None) -> Checked:
         return Checked(problems=[Problem("body", str(err), "time_limit")])
 
 
-def _preview(
+def preview_version(
     name: str,
     channel: str,
     version: int,
     parts: tuple[str | None, str | None, str | None],
     context: dict[str, Any],
-) -> tuple[Checked, RenderedTemplate | None]:
-    """A stored version checked and rendered as a send would; run in a child process."""
+) -> tuple[Checked, RenderedTemplate | str]:
+    """A stored version checked and rendered as a send would, or why it does not render; a job
+    for :func:`~api.isolated.run_isolated` (the API's and the console's previews)."""
     subject, text, html = parts
     checked = check(channel, subject, text, html, context)
     row = TemplateVersion(
@@ -412,8 +413,8 @@ def _preview(
     )
     try:
         return checked, render_version(row, context)
-    except TemplateError:
-        return checked, None
+    except TemplateError as err:
+        return checked, str(err)
 
 
 def _stopped(err: CheckStopped, where: str = "body") -> JSONResponse:
