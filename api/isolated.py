@@ -17,6 +17,7 @@ import asyncio
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -67,3 +68,9 @@ async def run_isolated(job: Callable[..., T], *args: Any, seconds: float = CHECK
     """``job(*args)`` in a child process; :class:`CheckStopped` past ``seconds``."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_WAITERS, _run, job, args, seconds)
+
+
+def start_in_background() -> None:
+    """Start the fork server now, in a waiter thread, so the first check after the API starts
+    does not wait seconds for it to load the checking modules."""
+    _WAITERS.submit(forkserver.ensure_running)

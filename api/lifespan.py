@@ -17,6 +17,7 @@ import nats.errors
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 
+from api import isolated
 from api.temporal_connection import TemporalConnection
 from journeys import bus
 from journeys.secret_checks import api_needs, require_secrets
@@ -34,6 +35,7 @@ NATS_DRAIN_TIMEOUT = 10.0
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     require_secrets(settings, "API", api_needs(settings))
+    isolated.start_in_background()
     async with AsyncExitStack() as stack:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
