@@ -31,12 +31,12 @@ from fastapi import Path
 from api.auth import Principal
 from api.masking import looks_like_contact
 from api.params import NO_NUL
+from journeys.secret_checks import InsecureSettings, usable_secret
 from journeys.settings import Settings
 
 PREFIX = "cref_"
 # An id of up to 200 characters (the longest a path takes) makes a reference of up to 294.
 MAX_REF_LENGTH = 300
-_MIN_SECRET = 16
 
 # A customer in a path: any of their ids, or the reference a masked answer gave.
 CustomerIdOrRef = Annotated[
@@ -78,8 +78,12 @@ def resolve(settings: Settings, value: str) -> str:
 
 
 def _secret(settings: Settings) -> bytes:
-    secret = settings.console_secret.get_secret_value().encode()
-    return secret if len(secret) >= _MIN_SECRET else b""
+    """The console secret; empty when it is unfit (dev only: the API does not start without a
+    fit one elsewhere), so references fall back to a key of this process."""
+    try:
+        return usable_secret(settings, "console_secret")
+    except InsecureSettings:
+        return b""
 
 
 @lru_cache(maxsize=8)
