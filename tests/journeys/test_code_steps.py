@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
-
-from fastapi import FastAPI, Request
 
 from journeys.store import customers
 from journeys.testing import JourneyTestKit, at
 from tests.helpers import ADA_TRAITS, ON_TIME, on_time
-from tests.journeys.channels.servers import serve_app
+from tests.journeys.channels.servers import hook_receiver, serve_app
 from tests.journeys.step_journeys import CodeAB, CodeSinceEntry, CodeTour, CodeUntil, CodeWebhook
 from tests.journeys.test_definition_steps import TOUR_AUDIT, TOUR_TIMELINE
 
@@ -83,13 +80,7 @@ async def test_wait_since_entry() -> None:
 
 
 async def test_call_webhook() -> None:
-    received: list[dict[str, Any]] = []
-    app = FastAPI()
-
-    @app.post("/hook")
-    async def hook(request: Request) -> dict[str, str]:
-        received.append(await request.json())
-        return {"ok": "yes"}
+    app, received = hook_receiver()
 
     async with (
         serve_app(app) as base,

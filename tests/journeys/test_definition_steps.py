@@ -10,12 +10,10 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, Request
-
 from journeys.store import customers
 from journeys.testing import JourneyTestKit, at
 from tests.helpers import ADA_TRAITS, ON_TIME, on_time
-from tests.journeys.channels.servers import serve_app
+from tests.journeys.channels.servers import hook_receiver, serve_app
 
 TOUR: dict[str, Any] = {
     "key": "def-tour",
@@ -219,13 +217,7 @@ async def test_delay_until_a_property_date_and_until_a_local_window() -> None:
 
 
 async def test_a_webhook_step_posts_the_evaluated_body() -> None:
-    received: list[dict[str, Any]] = []
-    app = FastAPI()
-
-    @app.post("/hook")
-    async def hook(request: Request) -> dict[str, str]:
-        received.append(await request.json())
-        return {"ok": "yes"}
+    app, received = hook_receiver()
 
     async with serve_app(app) as base:
         document = {

@@ -14,10 +14,7 @@ address, which must hear nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from fastapi import FastAPI, Request
 
 from journeys.events import Event
 from journeys.store.models import JourneyRun
@@ -25,26 +22,14 @@ from journeys.store.runs import ACTIVE, count_runs, run_filter
 from journeys.store.timeline import run_timeline
 from journeys.testing import JourneyTestKit, at
 from tests.helpers import ADA_TRAITS, audit_of, customer_id, runs_of, track
-from tests.journeys.channels.servers import serve_app
+from tests.journeys.channels.servers import hook_receiver, serve_app
 from tests.journeys.failing_journeys import FailsBeforeItsFirstWrite, RefusedHook
 
 SECRET = "a-test-signing-key-of-32-chars.."
 
 
-def _receiver() -> tuple[FastAPI, list[dict[str, Any]]]:
-    received: list[dict[str, Any]] = []
-    app = FastAPI()
-
-    @app.post("/hook")
-    async def hook(request: Request) -> dict[str, str]:
-        received.append(await request.json())
-        return {"ok": "yes"}
-
-    return app, received
-
-
 async def test_a_refused_webhook_target_is_the_steps_audited_outcome_and_the_run_goes_on() -> None:
-    app, received = _receiver()
+    app, received = hook_receiver()
     async with serve_app(app) as base:
         document = {
             "key": "def-private-hook",

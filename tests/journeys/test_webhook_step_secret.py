@@ -8,23 +8,13 @@ time-skipping Temporal server, the worker, a receiver that would accept any priv
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import FastAPI, Request
-
 from journeys.testing import JourneyTestKit, at
 from tests.helpers import ADA_TRAITS, customer_id
-from tests.journeys.channels.servers import serve_app
+from tests.journeys.channels.servers import hook_receiver, serve_app
 
 
 async def test_a_webhook_step_without_its_secret_sends_nothing_and_says_why() -> None:
-    received: list[dict[str, Any]] = []
-    app = FastAPI()
-
-    @app.post("/hook")
-    async def hook(request: Request) -> dict[str, str]:
-        received.append(await request.json())
-        return {"ok": "yes"}
+    app, received = hook_receiver()
 
     async with serve_app(app) as base:
         document = {

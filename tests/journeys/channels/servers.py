@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI, Request
 
 from journeys.settings import Settings
 from tests.helpers import free_port
@@ -29,6 +30,19 @@ async def serve_app(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def hook_receiver() -> tuple[FastAPI, list[dict[str, Any]]]:
+    """An app answering ``POST /hook`` with 200, and the JSON bodies it received, in order."""
+    received: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request) -> dict[str, str]:
+        received.append(await request.json())
+        return {"ok": "yes"}
+
+    return app, received
 
 
 def settings(**values: Any) -> Settings:
