@@ -20,13 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from journeys.bookkeeping import (
-    ACTIVITY_RECORD_AUDIT,
-    ACTIVITY_RECORD_ENTRY,
-    ACTIVITY_RECORD_PROGRESS,
-    in_holdout,
-    with_step,
-)
 from journeys.channels import (
     ADDRESS_TRAITS,
     OutboundMessage,
@@ -35,6 +28,11 @@ from journeys.channels import (
     RetryableDeliveryError,
 )
 from journeys.contracts import (
+    ACTIVITY_RECORD_AUDIT,
+    ACTIVITY_RECORD_ENTRY,
+    ACTIVITY_RECORD_EXIT,
+    ACTIVITY_RECORD_PROGRESS,
+    ACTIVITY_SEND,
     AuditRecord,
     EntryRecord,
     EntryResult,
@@ -43,9 +41,10 @@ from journeys.contracts import (
     ProgressRecord,
     SendRequest,
     SendResult,
+    in_holdout,
+    with_step,
 )
 from journeys.definition import AFTER_EXIT, ALWAYS, NEVER, Entry
-from journeys.dsl import ACTIVITY_RECORD_EXIT, ACTIVITY_SEND
 from journeys.durations import parse_duration
 from journeys.rendering import RenderedTemplate, TemplateError
 from journeys.store import customers

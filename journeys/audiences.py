@@ -18,9 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 AUDIENCE_WORKFLOW = "AudienceImport"
-ACTIVITY_ENTER_BATCH = "journeys.audience_enter_batch"
-ACTIVITY_FINISH_IMPORT = "journeys.audience_finish"
-PROGRESS_QUERY = "progress"
 MAX_AUDIENCE = 100_000
 BATCH_SIZE = 100
 # Errors kept on the import row: enough to see what went wrong, not a second copy of the list.

@@ -29,7 +29,6 @@ Workflow code: deterministic, free of I/O (see journeys/dsl.py).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +37,9 @@ from temporalio.common import RetryPolicy
 
 from journeys.changes import ONE_BOOKKEEPING_WRITE, takes
 from journeys.contracts import (
+    ACTIVITY_RECORD_AUDIT,
+    ACTIVITY_RECORD_ENTRY,
+    ACTIVITY_RECORD_PROGRESS,
     AuditRecord,
     EntryRecord,
     EntryResult,
@@ -45,13 +47,9 @@ from journeys.contracts import (
     ProgressRecord,
     RunRef,
     StepState,
+    in_holdout,
+    with_step,
 )
-
-ACTIVITY_RECORD_ENTRY = "journeys.record_entry"
-ACTIVITY_RECORD_AUDIT = "journeys.record_audit"
-ACTIVITY_RECORD_PROGRESS = "journeys.record_progress"
-# The key of an audit row's data that names the step it belongs to (see journeys/dsl.py).
-STEP_ID = "step_id"
 
 BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -67,20 +65,6 @@ async def local_activity(name: str, arg: Any, *, result_type: type | None = None
         start_to_close_timeout=BOOKKEEPING_TIMEOUT,
         retry_policy=RETRY,
     )
-
-
-def with_step(data: dict[str, Any], step: str | None) -> dict[str, Any]:
-    """An audit row's data naming its step, when it has one."""
-    return data if step is None else {**data, STEP_ID: step}
-
-
-def in_holdout(run_id: str, percent: float) -> bool:
-    """Is this run in the holdout? A hash of the run id: fixed for the run, uniform over runs,
-    and the same in the workflow and in the store."""
-    if percent <= 0:
-        return False
-    draw = int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16) % 10_000
-    return draw < percent * 100
 
 
 class NotEntered(BaseException):

@@ -10,14 +10,15 @@ tenth of the matching throughput).
 
 So a run's input says which changes it was started with instead: :attr:`JourneyStart.version
 <journeys.contracts.JourneyStart.version>`. Every starter (the router, the inactivity watcher,
-an audience import) fills in :data:`START_VERSION` by default, and every recorded input holds the
-version it was started with (version 1 for all runs before this module), so the answer is fixed
-by the history, like a marker's. A run whose version predates a change falls back to the patch
-marker: runs recorded while the change was only a patch replay as they were recorded.
+an audience import) fills in :data:`journeys.contracts.START_VERSION` by default, and every
+recorded input holds the version it was started with (version 1 for all runs before this
+module), so the answer is fixed by the history, like a marker's. A run whose version predates a
+change falls back to the patch marker: runs recorded while the change was only a patch replay as
+they were recorded.
 
 To ship a new change: add its patch name, give it the next start version in
-:data:`_TAKEN_FROM`, raise :data:`START_VERSION`, and record a history of the new shape
-(``python -m tests.histories.record``).
+:data:`_TAKEN_FROM`, raise :data:`journeys.contracts.START_VERSION`, and record a history of
+the new shape (``python -m tests.histories.record``).
 
 Workflow code: deterministic, free of I/O.
 """
@@ -30,9 +31,6 @@ from temporalio import workflow
 COMPLIANCE_CHECK = "compliance-check"
 # A run writes its bookkeeping in one local activity per step (journeys/bookkeeping.py).
 ONE_BOOKKEEPING_WRITE = "one-bookkeeping-write"
-
-# The start version every new run gets.
-START_VERSION = 2
 
 # Each change, and the first start version that takes it without a marker.
 _TAKEN_FROM = {

@@ -31,6 +31,7 @@ from journeys.compliance import (
     timezone_of,
 )
 from journeys.contracts import (
+    ACTIVITY_CHECK_SEND,
     DEFER,
     MARKETING,
     SEND,
@@ -40,7 +41,6 @@ from journeys.contracts import (
     ComplianceDecision,
     SendRequest,
 )
-from journeys.dsl import ACTIVITY_CHECK_SEND
 from journeys.store import consent, customers
 from journeys.store.db import Sessions
 from journeys.store.models import Customer, Delivery

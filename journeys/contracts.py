@@ -6,11 +6,10 @@ input carries a ``version`` so it can evolve without breaking runs already in fl
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from journeys.changes import START_VERSION
 
 EVENT_SIGNAL = "event"
 # An operator's stop (api/run_control.py): the signal, with a CancelRequest.
@@ -32,6 +31,54 @@ DEFER = "defer"
 SUPPRESSED_EVENT = "Suppressed"
 # A daily quiet-hours window in local time, "21:00-08:00" (it may cross midnight).
 QUIET_HOURS_PATTERN = r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d"
+
+# The start version every new run gets (journeys/workflows/changes.py: which changes each takes).
+START_VERSION = 2
+
+# The activities' names: workflow code calls them by name, the activity modules register under
+# them, so neither side imports the other. Recorded histories hold these strings: never rename.
+# A run's bookkeeping, as local activities (journeys/workflows/bookkeeping.py).
+ACTIVITY_RECORD_ENTRY = "journeys.record_entry"
+ACTIVITY_RECORD_AUDIT = "journeys.record_audit"
+ACTIVITY_RECORD_PROGRESS = "journeys.record_progress"
+# The steps' activities (journeys/workflows/dsl.py).
+ACTIVITY_RECORD_EXIT = "journeys.record_exit"
+ACTIVITY_SEND = "journeys.send_message"
+ACTIVITY_CHECK_SEND = "journeys.check_send"
+ACTIVITY_RECORD_CONVERSION = "journeys.record_conversion"
+ACTIVITY_CUSTOMER_TRAITS = "journeys.customer_traits"
+ACTIVITY_UPDATE_TRAITS = "journeys.update_traits"
+ACTIVITY_NEXT_WINDOW = "journeys.next_window"
+ACTIVITY_EMIT = "journeys.emit_event"
+ACTIVITY_WEBHOOK = "journeys.call_webhook"
+# An audience import's activities and query (workers/audience.py).
+ACTIVITY_ENTER_BATCH = "journeys.audience_enter_batch"
+ACTIVITY_FINISH_IMPORT = "journeys.audience_finish"
+PROGRESS_QUERY = "progress"
+
+# Error types an activity raises and workflow code tells apart.
+# The webhook activity's for a target it will never call (an invalid URL, a private address): the
+# step's audited outcome, not the run's failure.
+WEBHOOK_REFUSED = "WebhookRefused"
+# An audience import's list is gone (expired or deleted): no retry brings it back.
+LIST_MISSING = "ListMissing"
+
+# The key of an audit row's data that names the step it belongs to (see journeys/workflows/dsl.py).
+STEP_ID = "step_id"
+
+
+def with_step(data: dict[str, Any], step: str | None) -> dict[str, Any]:
+    """An audit row's data naming its step, when it has one."""
+    return data if step is None else {**data, STEP_ID: step}
+
+
+def in_holdout(run_id: str, percent: float) -> bool:
+    """Is this run in the holdout? A hash of the run id: fixed for the run, uniform over runs,
+    and the same in the workflow and in the store."""
+    if percent <= 0:
+        return False
+    draw = int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16) % 10_000
+    return draw < percent * 100
 
 
 @dataclass(frozen=True)

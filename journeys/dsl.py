@@ -50,13 +50,21 @@ from temporalio.exceptions import CancelledError as TemporalCancelled
 
 from journeys.bookkeeping import (
     RETRY,
-    STEP_ID,
     Bookkeeping,
     NotEntered,
     local_activity,
 )
 from journeys.changes import COMPLIANCE_CHECK, takes
 from journeys.contracts import (
+    ACTIVITY_CHECK_SEND,
+    ACTIVITY_CUSTOMER_TRAITS,
+    ACTIVITY_EMIT,
+    ACTIVITY_NEXT_WINDOW,
+    ACTIVITY_RECORD_CONVERSION,
+    ACTIVITY_RECORD_EXIT,
+    ACTIVITY_SEND,
+    ACTIVITY_UPDATE_TRAITS,
+    ACTIVITY_WEBHOOK,
     CANCEL_SIGNAL,
     CATEGORIES,
     CURRENT_STEP_QUERY,
@@ -66,7 +74,9 @@ from journeys.contracts import (
     QUIET_HOURS_PATTERN,
     RECEIVED_EVENTS_QUERY,
     SKIP,
+    STEP_ID,
     SUPPRESSED_EVENT,
+    WEBHOOK_REFUSED,
     CancelRequest,
     ComplianceCheck,
     ComplianceDecision,
@@ -92,22 +102,10 @@ from journeys.durations import parse_duration
 from journeys.expressions import compile_expression, scope
 from journeys.seen_ids import SeenIds
 
-ACTIVITY_RECORD_EXIT = "journeys.record_exit"
-ACTIVITY_SEND = "journeys.send_message"
-ACTIVITY_CHECK_SEND = "journeys.check_send"
-ACTIVITY_RECORD_CONVERSION = "journeys.record_conversion"
-ACTIVITY_CUSTOMER_TRAITS = "journeys.customer_traits"
-ACTIVITY_UPDATE_TRAITS = "journeys.update_traits"
-ACTIVITY_NEXT_WINDOW = "journeys.next_window"
-ACTIVITY_EMIT = "journeys.emit_event"
-ACTIVITY_WEBHOOK = "journeys.call_webhook"
 # The status a run an operator stopped ends with (the signal: contracts.CANCEL_SIGNAL).
 CANCELLED = "cancelled"
 # The status of a run whose workflow failed (a journey error, an activity failed for good).
 FAILED = "failed"
-# The error type the webhook activity raises for a target it will never call (an invalid URL,
-# a private address): the step's audited outcome, not the run's failure.
-WEBHOOK_REFUSED = "WebhookRefused"
 # The longest failure reason a run's row and audit keep.
 _MAX_FAILURE_REASON = 1000
 

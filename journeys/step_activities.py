@@ -17,20 +17,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from journeys.activities import add_audit_once
-from journeys.bookkeeping import with_step
 from journeys.channels.errors import PermanentDeliveryError
 from journeys.channels.webhook import WebhookProvider
 from journeys.compliance import first_instant, timezone_of
 from journeys.contracts import (
-    AuditRecord,
-    ConversionRecord,
-    EmitRequest,
-    TraitsUpdate,
-    WebhookCall,
-    WebhookResult,
-    WindowRequest,
-)
-from journeys.dsl import (
     ACTIVITY_CUSTOMER_TRAITS,
     ACTIVITY_EMIT,
     ACTIVITY_NEXT_WINDOW,
@@ -38,6 +28,14 @@ from journeys.dsl import (
     ACTIVITY_UPDATE_TRAITS,
     ACTIVITY_WEBHOOK,
     WEBHOOK_REFUSED,
+    AuditRecord,
+    ConversionRecord,
+    EmitRequest,
+    TraitsUpdate,
+    WebhookCall,
+    WebhookResult,
+    WindowRequest,
+    with_step,
 )
 from journeys.events import Event, InvalidEvent
 from journeys.settings import Settings

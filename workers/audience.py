@@ -18,17 +18,20 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from journeys.audiences import (
-    ACTIVITY_ENTER_BATCH,
-    ACTIVITY_FINISH_IMPORT,
     AUDIENCE_WORKFLOW,
     COMPLETED,
     FAILED,
-    PROGRESS_QUERY,
     AudienceBatch,
     AudienceEnd,
     AudienceProgress,
     AudienceStart,
     BatchResult,
+)
+from journeys.contracts import (
+    ACTIVITY_ENTER_BATCH,
+    ACTIVITY_FINISH_IMPORT,
+    LIST_MISSING,
+    PROGRESS_QUERY,
 )
 
 # Batches per workflow run before continuing as new: 50 batches of 100 is a few hundred events.
@@ -41,7 +44,7 @@ _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(minutes=1),
     # The list is gone (expired or deleted): no retry brings it back.
-    non_retryable_error_types=["ListMissing"],
+    non_retryable_error_types=[LIST_MISSING],
 )
 
 

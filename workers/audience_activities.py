@@ -32,14 +32,19 @@ from temporalio.exceptions import ApplicationError
 from journeys import bus
 from journeys.audience_lists import ListMissing, drop_list, load_list
 from journeys.audiences import (
-    ACTIVITY_ENTER_BATCH,
-    ACTIVITY_FINISH_IMPORT,
     AudienceBatch,
     AudienceEnd,
     BatchResult,
     entry_message_id,
 )
-from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart
+from journeys.contracts import (
+    ACTIVITY_ENTER_BATCH,
+    ACTIVITY_FINISH_IMPORT,
+    EVENT_SIGNAL,
+    LIST_MISSING,
+    JourneyEvent,
+    JourneyStart,
+)
 from journeys.definition import ALWAYS
 from journeys.expressions import ExpressionError, compile_expression, scope
 from journeys.routing import JourneyIndex, RouteTarget
@@ -108,7 +113,7 @@ class AudienceActivities:
                 batch.offset : batch.offset + batch.size
             ]
         except ListMissing as err:
-            raise ApplicationError(str(err), type="ListMissing", non_retryable=True) from err
+            raise ApplicationError(str(err), type=LIST_MISSING, non_retryable=True) from err
         entrance = await self._entrance(batch.journey_key)
         if isinstance(entrance, str):
             return BatchResult(batch.before, stopped=entrance)

@@ -39,7 +39,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from journeys.dsl import STEP_ID
+from journeys.contracts import STEP_ID
 from journeys.stats import Comparison, Proportion, compare, proportion
 from journeys.store.base import utcnow
 from journeys.store.models import AuditEvent, Conversion, Delivery, JourneyDefinition, JourneyRun

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from journeys.dsl import STEP_ID
+from journeys.contracts import STEP_ID
 from journeys.store.customers import Identity, resolve
 from journeys.store.models import (
     AuditEvent,

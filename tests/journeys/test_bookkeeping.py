@@ -16,9 +16,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.bookkeeping import ACTIVITY_RECORD_PROGRESS
 from journeys.changes import ONE_BOOKKEEPING_WRITE
-from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart
+from journeys.contracts import ACTIVITY_RECORD_PROGRESS, EVENT_SIGNAL, JourneyEvent, JourneyStart
 from journeys.examples import CartRecovery
 from journeys.temporal import workflow_id
 from journeys.workflow_ids import run_search_attributes

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.converter import DefaultPayloadConverter
 
 from journeys import contracts, converter
-from journeys.changes import START_VERSION
+from journeys.contracts import START_VERSION
 from journeys.converter import JourneysPayloadConverter, with_journeys_converter
 
 AT = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from journeys.activities import JourneyActivities
-from journeys.bookkeeping import in_holdout
 from journeys.contracts import (
     AuditRecord,
     EntryRecord,
@@ -20,6 +19,7 @@ from journeys.contracts import (
     JourneyEvent,
     ProgressRecord,
     RunRef,
+    in_holdout,
 )
 from journeys.store.models import AuditEvent, JourneyState
 from journeys.templates_catalog import TemplateCatalog

@@ -27,6 +27,7 @@ from journeys.activities import JourneyActivities, in_holdout
 from journeys.channels import build_providers
 from journeys.channels.webhook import WebhookProvider
 from journeys.contracts import (
+    STEP_ID,
     AuditRecord,
     ConversionRecord,
     EntryRecord,
@@ -36,7 +37,6 @@ from journeys.contracts import (
     SendRequest,
     TraitsUpdate,
 )
-from journeys.dsl import STEP_ID
 from journeys.events import Event
 from journeys.examples import CartRecovery
 from journeys.registry import register_code_journeys
