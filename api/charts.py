@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from markupsafe import Markup, escape
 
-from journeys.store.analytics import JourneyAnalytics, TimeseriesPoint
+from journeys.insight.analytics import JourneyAnalytics, TimeseriesPoint
 
 WIDTH = 640
 # Funnel: a label column, then the bars, then their numbers.

@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope
 
 from api.auth import check_ingest
-from journeys.events import MAX_EVENT_BYTES
+from journeys.ingest.events import MAX_EVENT_BYTES
 
 KB = 1024
 EVENT_LIMIT = MAX_EVENT_BYTES

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from journeys.events import Event, EventType
+from journeys.ingest.events import Event, EventType
 
 WRITE_KEY_FIELD = "writeKey"
 

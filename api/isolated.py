@@ -1,9 +1,9 @@
 """Checks a request could make slow run in a child process, killed at a time limit.
 
 Parsing a YAML definition, evaluating a journey's expressions, compiling and rendering a
-template: the sandbox bounds each by size (journeys/sandbox.py), but a bound on size is not one
-on time, and CPU work in the API's process would hold its event loop (and ``/health``) for as
-long as it runs. So each such check runs in a process forked from a server process that has
+template: the sandbox bounds each by size (journeys/definitions/sandbox.py), but a bound on size is
+not one on time, and CPU work in the API's process would hold its event loop (and ``/health``) for
+as long as it runs. So each such check runs in a process forked from a server process that has
 the checking modules loaded (multiprocessing's ``forkserver``: a fork costs milliseconds, and
 never copies the API's threads or connections), at most :data:`MAX_CHILDREN` at once, and is
 killed after :data:`CHECK_SECONDS`.

@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 
 from api import isolated
 from api.temporal_connection import TemporalConnection
-from journeys import bus
+from journeys.ingest import bus
 from journeys.secret_checks import api_needs, require_secrets
 from journeys.settings import Settings
 from journeys.store.db import create_engine, create_sessions

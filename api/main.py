@@ -30,7 +30,7 @@ from api.routes import (
     tracking,
     webhooks,
 )
-from journeys.events import wire_name
+from journeys.ingest.events import wire_name
 from journeys.settings import Settings, get_settings
 
 # Who may read and who may change each resource (docs/operations.md, "Access"). Public routes

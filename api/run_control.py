@@ -76,8 +76,9 @@ async def cancel_runs(
     target: str | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> CancelOutcome:
-    """Send the ``cancel`` signal (journeys/dsl.py, ``Journey.on_cancel``) to each active run of
-    ``run_ids``; the run ends at once as ``cancelled``, "cancelled by <actor name>: <reason>".
+    """Send the ``cancel`` signal (journeys/workflows/dsl.py, ``Journey.on_cancel``) to each active
+    run of ``run_ids``; the run ends at once as ``cancelled``, "cancelled by <actor name>:
+    <reason>".
 
     Runs already ended and unknown ids are reported, not errors. One operator-log row records
     the call (``target``: ``run:<id>`` for one run, else the caller's, e.g. ``journey:<key>``,
@@ -275,7 +276,7 @@ async def _closed(temporal: Client, row: JourneyRun) -> _Closed | None:
     """How the workflow of a run whose row says active but which took no signal ended; None
     when Temporal cannot say (or says it is running after all).
 
-    Runs end their rows themselves, failures included (journeys/dsl.py), but a workflow
+    Runs end their rows themselves, failures included (journeys/workflows/dsl.py), but a workflow
     terminated or timed out in Temporal directly, or one that failed before runs wrote their
     failures, leaves its row active: counted by every dry run, and never to be cancelled. A
     run past its retention is gone from Temporal: it ends as failed, since nothing says how.

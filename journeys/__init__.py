@@ -5,6 +5,6 @@ workflow sandbox; everything with I/O lives in submodules imported by the proces
 """
 
 from journeys.contracts import JourneyEvent, SendResult
-from journeys.dsl import Journey, JourneyError, journey
+from journeys.workflows.dsl import Journey, JourneyError, journey
 
 __all__ = ["Journey", "JourneyError", "JourneyEvent", "SendResult", "journey"]

@@ -1,9 +1,9 @@
 """Audience imports: a list of customers an operator enters into a journey by hand.
 
-The list itself is kept apart (:mod:`journeys.audience_lists`), the ``AudienceImport`` workflow
-(workers/audience.py) only carries where it has got to.
+The list itself is kept apart (:mod:`journeys.ingest.audience_lists`), the ``AudienceImport``
+workflow (journeys/workflows/audience.py) only carries where it has got to.
 
-Each customer enters as the router would enter them (workers/audience_activities.py): a
+Each customer enters as the router would enter them (journeys/activities/audience.py): a
 signal-with-start of ``journey/<key>/<customer>`` carrying the journey's *own* trigger event, so
 the run enters exactly as on a real trigger (the DSL waits for that event's name; entry keys,
 filters and templates read its properties), with the messageId ``audience/<import>/<customer>``,

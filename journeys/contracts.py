@@ -51,7 +51,7 @@ ACTIVITY_UPDATE_TRAITS = "journeys.update_traits"
 ACTIVITY_NEXT_WINDOW = "journeys.next_window"
 ACTIVITY_EMIT = "journeys.emit_event"
 ACTIVITY_WEBHOOK = "journeys.call_webhook"
-# An audience import's activities and query (workers/audience.py).
+# An audience import's activities and query (journeys/workflows/audience.py).
 ACTIVITY_ENTER_BATCH = "journeys.audience_enter_batch"
 ACTIVITY_FINISH_IMPORT = "journeys.audience_finish"
 PROGRESS_QUERY = "progress"
@@ -111,8 +111,8 @@ class JourneyStart:
     journey_version: int
     customer_id: str
     time_scale: float = 1.0
-    # Which changes to the workflow the run takes (journeys/changes.py). Recorded inputs hold
-    # the version they were started with, so raising the default leaves them as they were.
+    # Which changes to the workflow the run takes (journeys/workflows/changes.py). Recorded inputs
+    # hold the version they were started with, so raising the default leaves them as they were.
     version: int = START_VERSION
     # Set when the run is entered by something other than an event signal: the inactivity
     # watcher enters a customer with a synthetic "no Login for 7 d" event.
@@ -178,8 +178,8 @@ class EntryRecord:
     run: RunRef
     trigger: JourneyEvent
     entered_at: datetime
-    # The journey's entry rules (journeys.definition.Entry as JSON): re-entry, cooldown, cap,
-    # holdout; checked where the store sees every earlier run.
+    # The journey's entry rules (journeys.definitions.document.Entry as JSON): re-entry, cooldown,
+    # cap, holdout; checked where the store sees every earlier run.
     rules: dict[str, Any] = field(default_factory=dict)
     entry_key: str | None = None
 
@@ -269,8 +269,8 @@ class AuditRecord:
 @dataclass(frozen=True)
 class ProgressRecord:
     """A run's bookkeeping since its last write, in one local activity: its entry, when it has
-    not been recorded yet, and the audit rows queued since (journeys/bookkeeping.py). The audit
-    rows are written only if the entry is accepted."""
+    not been recorded yet, and the audit rows queued since (journeys/workflows/bookkeeping.py). The
+    audit rows are written only if the entry is accepted."""
 
     run: RunRef
     entry: EntryRecord | None = None

@@ -7,11 +7,11 @@ import pkgutil
 
 from sqlalchemy import select
 
-from journeys.definition import KIND_CODE
-from journeys.dsl import Journey, registered_journeys
+from journeys.definitions.document import KIND_CODE
 from journeys.store.base import utcnow
 from journeys.store.db import Sessions
 from journeys.store.models import JourneyDefinition, JourneyState
+from journeys.workflows.dsl import Journey, registered_journeys
 
 
 def import_journeys(modules: list[str]) -> list[type[Journey]]:

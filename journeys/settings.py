@@ -115,8 +115,8 @@ class Settings(BaseSettings):
     # Signs the console's session cookies and form tokens (api/auth.py), as tracking_secret.
     console_secret: SecretStr = SecretStr("")
 
-    # -- Delivery channels (journeys/channels/, docs/delivery.md "Channels"). Each provider named
-    # in channel_providers refuses to start while a setting it needs is empty.
+    # -- Delivery channels (journeys/delivery/channels/, docs/delivery.md "Channels"). Each provider
+    # named in channel_providers refuses to start while a setting it needs is empty.
     # smtp: host and from address are required; STARTTLS is required unless turned off (a local
     # relay or Mailpit), smtp_ssl is TLS from the first byte (port 465) and wins over STARTTLS.
     smtp_host: str = ""
@@ -130,7 +130,8 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     # Mailbox offered next to the HTTPS link in List-Unsubscribe (mailto:), when set.
     smtp_unsubscribe_mailto: str = ""
-    # Rewrite HTML links through click tracking and add the open pixel (journeys/tracking.py).
+    # Rewrite HTML links through click tracking and add the open pixel
+    # (journeys/ingest/tracking.py).
     email_tracking: bool = False
     # twilio: account SID and auth token (twilio_auth_token above), and From or a messaging
     # service. The status callback URL gets ?journeys_delivery_id=<id> appended.
@@ -149,7 +150,7 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_allow_private_targets: bool = False
 
-    # -- Compliance, checked before every send (journeys/compliance.py, docs/delivery.md
+    # -- Compliance, checked before every send (journeys/delivery/compliance.py, docs/delivery.md
     # "Compliance"). Marketing on these channels needs an explicit opt-in (SMS, as the TCPA asks);
     # on the others it goes out unless the customer opted out. Unset: ["sms"], or [] when env is
     # "dev" so a local stack sends without consent records.

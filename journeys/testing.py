@@ -40,17 +40,17 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import JourneyOutcome
-from journeys.definition import validate
-from journeys.dsl import Journey
-from journeys.durations import parse_duration
-from journeys.events import Event, decode_event, encode_event
+from journeys.definitions.document import validate
+from journeys.definitions.durations import parse_duration
+from journeys.ingest.events import Event, decode_event, encode_event
+from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
-from journeys.routing import load_index
 from journeys.settings import Settings
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.store.definitions import publish, save_draft
 from journeys.store.models import AuditEvent, Conversion, Delivery, JourneyRun
 from journeys.temporal import ensure_search_attributes
+from journeys.workflows.dsl import Journey
 
 _TEST_SERVER = "temporal-test-server"
 

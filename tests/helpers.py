@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from journeys.contracts import JourneyOutcome, RunRef
-from journeys.events import Event
+from journeys.ingest.events import Event
 from journeys.settings import Settings
 from journeys.store.db import Sessions
 from journeys.store.models import AuditEvent, Delivery, JourneyRun

@@ -12,9 +12,9 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from temporalio.client import Client
 
-from journeys import bus
-from journeys.events import Event
 from journeys.examples import CartRecovery, WelcomeSeries
+from journeys.ingest import bus
+from journeys.ingest.events import Event
 from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from journeys.store.db import Sessions

@@ -151,7 +151,7 @@ def publish(
     """Publish one track event to JetStream and wait for its ack."""
     from pydantic import ValidationError
 
-    from journeys.events import Event, describe_validation_error
+    from journeys.ingest.events import Event, describe_validation_error
 
     payload: dict[str, Any] = {
         "type": "track",
@@ -166,7 +166,7 @@ def publish(
         parsed = Event.model_validate(payload)
     except ValidationError as err:
         raise typer.BadParameter(describe_validation_error(err)) from err
-    from journeys.bus import NatsUnavailable
+    from journeys.ingest.bus import NatsUnavailable
 
     try:
         ack = asyncio.run(_publish(get_settings(), parsed))
@@ -177,7 +177,7 @@ def publish(
 
 
 async def _publish(settings: Settings, event: Any) -> dict[str, Any]:
-    from journeys import bus
+    from journeys.ingest import bus
 
     nc = await bus.connect(settings, "cli", timeout=10)
     try:

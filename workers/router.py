@@ -1,7 +1,7 @@
 """The router: JetStream partitions in, journey starts and signals out, nothing lost or reordered.
 
 Events are published on ``events.<partition>.…`` with the partition a hash of the customer id
-(:mod:`journeys.bus`), and each partition has its own durable pull consumer. A router holds a
+(:mod:`journeys.ingest.bus`), and each partition has its own durable pull consumer. A router holds a
 lease on the partitions it consumes (:mod:`workers.partitions`), so one router at a time pulls a
 given partition; each consumer admits one pull's worth of unacknowledged events
 (``max_ack_pending`` = batch), so the next pull of a partition waits until the previous one is
@@ -34,19 +34,19 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
-from sqlalchemy.exc import DBAPIError
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from journeys import bus, temporal
-from journeys.compliance import suppressed_event
+from journeys import temporal
 from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart, WatchStart
-from journeys.definition import ALWAYS
-from journeys.events import Event, EventTooLarge, InvalidEvent, decode_event
-from journeys.expressions import ExpressionError, compile_expression, scope
-from journeys.inactivity import WATCHER_WORKFLOW
-from journeys.routing import JourneyIndex, RouteTarget, load_index
+from journeys.definitions.document import ALWAYS
+from journeys.definitions.expressions import ExpressionError, compile_expression, scope
+from journeys.delivery.compliance import suppressed_event
+from journeys.ingest import bus
+from journeys.ingest.events import Event, EventTooLarge, InvalidEvent, decode_event
+from journeys.ingest.outages import is_outage
+from journeys.ingest.routing import JourneyIndex, RouteTarget, load_index
 from journeys.settings import Settings
 from journeys.store import consent, customers
 from journeys.store.consent import ConsentChange
@@ -54,18 +54,12 @@ from journeys.store.customers import Identity
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.store.runs import active_run_ids
 from journeys.temporal import keyed_workflow_id, run_search_attributes, watcher_id, workflow_id
+from journeys.workflows.inactivity import WATCHER_WORKFLOW
 from workers.partitions import PartitionLeases, router_identity
 from workers.shutdown import stop_event
 
 log = logging.getLogger(__name__)
 
-# Temporal answers that mean "try again later", not "this event is wrong".
-_OUTAGE_STATUSES = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.CANCELLED,
-}
 _IDENTITY_CALLS = ("identify", "alias")
 # After the first event of a batch, how long a fetch may wait for the rest when none is there:
 # the no-wait probe answers at once when events are waiting, so this is only paid when idle.
@@ -81,15 +75,6 @@ class RouteResult:
     # Journeys the event would have entered but for their entry rules (a trigger filter that
     # does not hold, an entry key the event lacks).
     filtered: list[str] = field(default_factory=list)
-
-
-def is_outage(err: BaseException) -> bool:
-    """An error of the infrastructure (retry without limit), not of the event (bounded)."""
-    if isinstance(err, RPCError):
-        return err.status in _OUTAGE_STATUSES
-    if isinstance(err, DBAPIError):
-        return bool(err.connection_invalidated) or "connect" in str(err.orig).lower()
-    return isinstance(err, OSError | TimeoutError | ConnectionError)
 
 
 class EventRouter:

@@ -13,25 +13,25 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from journeys import temporal
-from journeys.activities import JourneyActivities
-from journeys.bus import EventPublisher
-from journeys.channels import Provider, build_providers, close_providers
-from journeys.channels.webhook import WebhookProvider
-from journeys.compliance import Policy
-from journeys.compliance_activities import ComplianceActivities
+from journeys.activities.audience import AudienceActivities
+from journeys.activities.compliance import ComplianceActivities
+from journeys.activities.journey import JourneyActivities
+from journeys.activities.steps import Publish, StepActivities
 from journeys.converter import with_journeys_converter
-from journeys.dsl import Journey
-from journeys.inactivity import InactivityWatcher
-from journeys.interpreter import DefinitionJourney
+from journeys.delivery.channels import Provider, build_providers, close_providers
+from journeys.delivery.channels.webhook import WebhookProvider
+from journeys.delivery.compliance import Policy
+from journeys.delivery.templates_catalog import TemplateCatalog, seed_templates
+from journeys.ingest.bus import EventPublisher
 from journeys.registry import import_journeys, register_code_journeys
 from journeys.secret_checks import require_secrets, worker_needs
 from journeys.settings import Settings
-from journeys.step_activities import Publish, StepActivities
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.store.models import JourneyDefinition
-from journeys.templates_catalog import TemplateCatalog, seed_templates
-from workers.audience import AudienceImport
-from workers.audience_activities import AudienceActivities
+from journeys.workflows.audience import AudienceImport
+from journeys.workflows.dsl import Journey
+from journeys.workflows.inactivity import InactivityWatcher
+from journeys.workflows.interpreter import DefinitionJourney
 from workers.shutdown import stop_event
 
 log = logging.getLogger(__name__)

@@ -30,10 +30,15 @@ from api.redaction import Redactor
 from api.routes.customers import temporal_ui_link
 from api.run_control import TemporalUnavailable, cancel_runs
 from journeys.contracts import StepState
+from journeys.insight.timeline import (
+    CustomerTimeline,
+    RunTimeline,
+    TimelineEntry,
+    customer_timeline,
+)
 from journeys.settings import Settings
 from journeys.store.customer_search import search_customers
 from journeys.store.models import JourneyRun
-from journeys.store.timeline import CustomerTimeline, RunTimeline, TimelineEntry, customer_timeline
 
 router = console_router()
 

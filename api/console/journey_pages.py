@@ -1,7 +1,7 @@
 """Journeys in the console: every journey with its status, versions and runs still going, and
 a journey's page with its funnel (how far runs got, step by step) and what happened per day.
 
-The numbers are :mod:`journeys.store.analytics`'s, the same the analytics API answers with,
+The numbers are :mod:`journeys.insight.analytics`'s, the same the analytics API answers with,
 drawn as inline SVG by :mod:`api.charts` so the page needs no script.
 """
 
@@ -20,7 +20,7 @@ from api.charts import funnel_svg, timeseries_svg
 from api.console import views
 from api.console.access import Viewer, console_router
 from api.deps import SessionDep
-from journeys.store.analytics import TooManyBuckets, journey_analytics, journey_timeseries
+from journeys.insight.analytics import TooManyBuckets, journey_analytics, journey_timeseries
 from journeys.store.base import utcnow
 from journeys.store.definitions import JourneyNotFound, get_journey, list_journeys
 from journeys.store.models import JourneyRun

@@ -1,6 +1,6 @@
 """Message templates in the console: the list, and a preview of any version rendered with
 sample traits and event properties, exactly as a send renders it (the catalog's compile and
-render, :func:`journeys.templates_catalog.render_version`).
+render, :func:`journeys.delivery.templates_catalog.render_version`).
 
 An email shows its subject, its HTML in a sandboxed frame (no scripts, no access to the
 console) and its text; an SMS its text with the encoding and the segments it will cost.
@@ -19,9 +19,9 @@ from api.console.access import Viewer, console_router
 from api.deps import SessionDep
 from api.isolated import CheckStopped, run_isolated
 from api.routes.templates import preview_version
-from journeys.rendering import RenderedTemplate
+from journeys.delivery.rendering import RenderedTemplate
+from journeys.delivery.template_checks import SAMPLE_CUSTOMER, sample_context
 from journeys.store import templates as store
-from journeys.template_checks import SAMPLE_CUSTOMER, sample_context
 
 router = console_router()
 

@@ -2,8 +2,8 @@
 exits, conversions and revenue, A/B variants, and the lift over the holdout with its interval.
 
 Read-only, for staff (support, editors, admins). The numbers are computed by
-:mod:`journeys.store.analytics` (SQL aggregates) and :mod:`journeys.stats` (intervals, p-value);
-docs/operations.md, "Is this journey earning its keep?", says how to read them.
+:mod:`journeys.insight.analytics` (SQL aggregates) and :mod:`journeys.insight.stats` (intervals,
+p-value); docs/operations.md, "Is this journey earning its keep?", says how to read them.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
-from journeys.store import analytics as store
-from journeys.store.analytics import JourneyAnalytics, TooManyBuckets
+from journeys.insight import analytics as store
+from journeys.insight.analytics import JourneyAnalytics, TooManyBuckets
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 

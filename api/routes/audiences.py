@@ -2,9 +2,9 @@
 
 ``POST /v1/audiences`` takes the list as JSON (``customer_ids``) or as CSV with a
 ``customer_id`` column, checks it and the journey, stores the list and starts the
-``AudienceImport`` workflow (workers/audience.py), then answers 202 with the import's id at once:
-the entering happens in batches, durably, and ``GET /v1/audiences/{id}`` shows its progress.
-Each customer enters as on the journey's own trigger event, with the messageId
+``AudienceImport`` workflow (journeys/workflows/audience.py), then answers 202 with the import's id
+at once: the entering happens in batches, durably, and ``GET /v1/audiences/{id}`` shows its
+progress. Each customer enters as on the journey's own trigger event, with the messageId
 ``audience/<import id>/<customer>`` (:mod:`journeys.audiences` says why), so uploading the same
 list again enters nobody twice: customers already in are counted as skipped.
 """
@@ -27,7 +27,6 @@ from api.deps import JetStreamDep, SessionDep, SettingsDep, TemporalDep
 from api.params import NO_NUL, JourneyKey
 from api.redaction import Redactor
 from api.routes.runs import json_problem
-from journeys.audience_lists import drop_list, save_list
 from journeys.audiences import (
     AUDIENCE_WORKFLOW,
     FAILED,
@@ -36,6 +35,7 @@ from journeys.audiences import (
     AudienceStart,
     audience_workflow_id,
 )
+from journeys.ingest.audience_lists import drop_list, save_list
 from journeys.store import audiences as store
 from journeys.store.definitions import ACTIVE, ARCHIVED, JourneyNotFound, get_journey
 from journeys.store.models import AudienceImport

@@ -24,10 +24,10 @@ from api.params import NO_NUL
 from api.redaction import Redactor
 from api.run_out import RunOut, shown_run
 from journeys.contracts import StepState
+from journeys.insight.timeline import customer_history
 from journeys.settings import Settings
 from journeys.store.customer_search import MAX_MATCHES, search_customers
 from journeys.store.models import JourneyRun
-from journeys.store.timeline import customer_history
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 

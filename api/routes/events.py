@@ -44,8 +44,8 @@ from api.ingest_models import (
     ScreenCall,
     TrackCall,
 )
-from journeys import bus
-from journeys.events import Event, EventTooLarge, InvalidEvent, TooDeep, encode_event
+from journeys.ingest import bus
+from journeys.ingest.events import Event, EventTooLarge, InvalidEvent, TooDeep, encode_event
 from journeys.settings import Settings
 
 log = logging.getLogger(__name__)

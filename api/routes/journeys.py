@@ -26,14 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
 from api.isolated import CheckStopped, run_isolated
-from journeys.definition import (
+from journeys.definitions.diff import diff
+from journeys.definitions.document import (
     KEY_PATTERN,
     DefinitionError,
     Problem,
     expression_problems,
     validate,
 )
-from journeys.definition_diff import diff
 from journeys.store import definitions as store
 from journeys.store.db import Sessions
 from journeys.store.models import JourneyDefinition

@@ -20,10 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
 from api.isolated import CheckStopped, run_isolated
-from journeys.rendering import RenderedTemplate, TemplateError
-from journeys.store import templates as store
-from journeys.store.models import TemplateVersion
-from journeys.template_checks import (
+from journeys.delivery.rendering import RenderedTemplate, TemplateError
+from journeys.delivery.template_checks import (
     REFUSED,
     Checked,
     Problem,
@@ -31,7 +29,9 @@ from journeys.template_checks import (
     check,
     sample_context,
 )
-from journeys.templates_catalog import CHANNEL_PATTERN, NAME_PATTERN, render_version
+from journeys.delivery.templates_catalog import CHANNEL_PATTERN, NAME_PATTERN, render_version
+from journeys.store import templates as store
+from journeys.store.models import TemplateVersion
 
 # Mounted for staff to read and editors to change (api/main.py): documented here for clients.
 ACCESS: dict[int | str, dict[str, Any]] = {

@@ -27,14 +27,14 @@ from api.params import NO_NUL
 from api.redaction import Redactor
 from api.routes.customers import temporal_ui_link
 from api.run_out import RunOut, shown_run
-from journeys.settings import Settings
-from journeys.store import customers
-from journeys.store.timeline import (
+from journeys.insight.timeline import (
     RunTimeline,
     TimelineEntry,
     customer_timeline,
     run_timeline,
 )
+from journeys.settings import Settings
+from journeys.store import customers
 
 router = APIRouter(prefix="/v1", tags=["timelines"])
 

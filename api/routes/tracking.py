@@ -1,4 +1,5 @@
-"""Open pixel and click redirect: the signed links of :mod:`journeys.tracking`, turned into events.
+"""Open pixel and click redirect: the signed links of :mod:`journeys.ingest.tracking`, turned into
+events.
 
 A token we did not sign, or one altered since, gets a 403 and never a redirect. The pixel follows
 invariant 1 (an image only once the "Email Opened" event is stored, else 503). The click does
@@ -21,10 +22,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import JetStreamDep, NatsDep, SessionDep, SettingsDep, get_jetstream
 from api.routes.webhooks import publish_or_503, record_events, refusals
-from journeys import tracking
-from journeys.webhooks import names
-from journeys.webhooks.mapping import deliveries_by_id, delivery_event
-from journeys.webhooks.publishing import publish_all
+from journeys.ingest import tracking
+from journeys.ingest.webhooks import names
+from journeys.ingest.webhooks.mapping import deliveries_by_id, delivery_event
+from journeys.ingest.webhooks.publishing import publish_all
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import JetStreamDep, SessionDep, SettingsDep
-from journeys.events import Event, InvalidEvent, encode_event
+from journeys.ingest.events import Event, InvalidEvent, encode_event
+from journeys.ingest.webhooks import sendgrid, twilio
+from journeys.ingest.webhooks.errors import NotConfigured, SignatureMissing, SignatureRejected
+from journeys.ingest.webhooks.mapping import DELIVERY_ID_ARG, Translation, parse_delivery_id
+from journeys.ingest.webhooks.publishing import Published, publish_all
+from journeys.ingest.webhooks.recording import record_delivery_events, recorded_message_ids
 from journeys.settings import Settings
-from journeys.webhooks import sendgrid, twilio
-from journeys.webhooks.errors import NotConfigured, SignatureMissing, SignatureRejected
-from journeys.webhooks.mapping import DELIVERY_ID_ARG, Translation, parse_delivery_id
-from journeys.webhooks.publishing import Published, publish_all
-from journeys.webhooks.recording import record_delivery_events, recorded_message_ids
 
 log = logging.getLogger(__name__)
 

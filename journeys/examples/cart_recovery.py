@@ -6,7 +6,7 @@ even in the middle of a wait.
 
 from datetime import timedelta
 
-from journeys.dsl import Journey, JourneyEvent, journey
+from journeys.workflows.dsl import Journey, JourneyEvent, journey
 
 
 @journey(key="cart-recovery", trigger="Cart Abandoned", exit_on=["Order Completed"])

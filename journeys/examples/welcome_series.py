@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from journeys.dsl import Journey, JourneyEvent, journey
+from journeys.workflows.dsl import Journey, JourneyEvent, journey
 
 
 @journey(

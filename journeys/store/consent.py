@@ -2,9 +2,9 @@
 
 Consent is the customer's (per channel, per subscription group) and is set from identify traits
 (:func:`apply_traits`) and from provider events (:func:`apply_event`); the router calls both.
-Suppressions belong to addresses, kept as hashes (:func:`journeys.compliance.address_hash`), so
-an unsubscribed or bounced address stays blocked after its profile is erased, and for any other
-profile that later carries it.
+Suppressions belong to addresses, kept as hashes
+(:func:`journeys.delivery.compliance.address_hash`), so an unsubscribed or bounced address stays
+blocked after its profile is erased, and for any other profile that later carries it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from journeys.channels import ADDRESS_TRAITS
-from journeys.compliance import (
+from journeys.contracts import MARKETING
+from journeys.delivery.channels import ADDRESS_TRAITS
+from journeys.delivery.compliance import (
     HARD_BOUNCE,
     INVALID_ADDRESS,
     OPTED_IN,
@@ -32,10 +33,9 @@ from journeys.compliance import (
     SuppressionHit,
     address_hash,
 )
-from journeys.contracts import MARKETING
+from journeys.ingest.webhooks import names
 from journeys.store import customers
 from journeys.store.models import Consent, Delivery, JourneyRun, Suppression
-from journeys.webhooks import names
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ ALLOWED = "allowed"
 @dataclass
 class ConsentChange:
     """What one identify or event changed. ``ends_marketing``: the customer's running marketing
-    journeys should exit (signal them :func:`journeys.compliance.suppressed_event`)."""
+    journeys should exit (signal them :func:`journeys.delivery.compliance.suppressed_event`)."""
 
     consents: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, name, status)
     suppressions: list[tuple[str, str]] = field(default_factory=list)  # (channel, reason)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from journeys.compliance import normalise_address
+from journeys.delivery.compliance import normalise_address
 from journeys.store.customers import resolve
 from journeys.store.models import Customer, JourneyRun
 

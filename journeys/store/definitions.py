@@ -3,7 +3,7 @@
 A journey is a key with one row in ``journey_states`` (its status and its draft) and one
 immutable row per published version in ``journey_definitions``. Two kinds:
 
-- ``definition``: a declarative document (:mod:`journeys.definition`). It is edited as a
+- ``definition``: a declarative document (:mod:`journeys.definitions.document`). It is edited as a
   **draft** (:func:`save_draft`, validated when saved: a bad draft is not stored) and
   **published** (:func:`publish`) as version N+1. Publishing clears the draft: a journey has a
   draft only while it has changes not yet published, and the next edit starts from the latest
@@ -41,7 +41,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from journeys.definition import (
+from journeys.definitions.document import (
     INTERPRETER_WORKFLOW,
     KIND_CODE,
     KIND_DEFINITION,
@@ -192,7 +192,8 @@ def _journey(key: str, state: JourneyState | None, versions: list[JourneyDefinit
 
 async def check(session: AsyncSession, raw: Any) -> JourneyDocument:
     """Validate a document as saving it would, templates included (one query for them all).
-    Raises :class:`journeys.definition.DefinitionError` naming each step and field at fault."""
+    Raises :class:`journeys.definitions.document.DefinitionError` naming each step and field at
+    fault."""
     document = parse(raw)
     wanted = [
         (template, step.channel)

@@ -36,8 +36,8 @@ from sqlalchemy import inspect as inspect_model
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, selectinload
 
-from journeys.channels import ADDRESS_TRAITS
-from journeys.compliance import address_hash
+from journeys.delivery.channels import ADDRESS_TRAITS
+from journeys.delivery.compliance import address_hash
 from journeys.store.base import Base, utcnow
 from journeys.store.consent import lock_customer
 from journeys.store.customers import Identity, resolve

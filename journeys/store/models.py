@@ -361,7 +361,7 @@ class DeliveryEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
     # delivered, opened, clicked, bounced, dropped, spam_reported, unsubscribed,
-    # group_unsubscribed, failed, undelivered (journeys/webhooks/recording.py).
+    # group_unsubscribed, failed, undelivered (journeys/ingest/webhooks/recording.py).
     kind: Mapped[str] = mapped_column(String(30))
     # Who observed it: sendgrid, twilio, or our own open/click tracking.
     source: Mapped[str] = mapped_column(String(20))

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from journeys.activities import JourneyActivities
-from journeys.channels import build_providers
+from journeys.activities.journey import JourneyActivities
 from journeys.contracts import (
     AuditRecord,
     EntryRecord,
@@ -19,9 +18,10 @@ from journeys.contracts import (
     RunRef,
     SendRequest,
 )
-from journeys.events import Event
+from journeys.delivery.channels import build_providers
+from journeys.delivery.templates_catalog import TemplateCatalog, seed_templates
+from journeys.ingest.events import Event
 from journeys.store import customers
-from journeys.templates_catalog import TemplateCatalog, seed_templates
 from journeys.temporal import workflow_id
 from tests.conftest import Store
 

@@ -1,7 +1,7 @@
 """The journey the privacy tests run a customer through; imported by the workflow sandbox."""
 
 from journeys import Journey, JourneyEvent, journey
-from journeys.dsl import Goal
+from journeys.workflows.dsl import Goal
 
 
 @journey(

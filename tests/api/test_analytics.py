@@ -20,11 +20,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from journeys.delivery.templates_catalog import seed_templates
+from journeys.insight.stats import MIN_PER_ARM
 from journeys.settings import Settings
-from journeys.stats import MIN_PER_ARM
 from journeys.store.definitions import publish, save_draft
 from journeys.store.models import Conversion
-from journeys.templates_catalog import seed_templates
 from journeys.testing import JourneyResult, JourneyTestKit, at
 from tests.api.serving import bearer, make_key
 from tests.conftest import Store

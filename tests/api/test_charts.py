@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.charts import BAR_WIDTH, funnel_svg, timeseries_svg
-from journeys.stats import compare, proportion
-from journeys.store.analytics import (
+from journeys.insight.analytics import (
     Arm,
     JourneyAnalytics,
     Lift,
     StepReach,
     TimeseriesPoint,
 )
+from journeys.insight.stats import compare, proportion
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert("x")</script>&'

@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from journeys.activities import JourneyActivities
-from journeys.channels import build_providers
+from journeys.activities.journey import JourneyActivities
 from journeys.contracts import (
     EVENT_SIGNAL,
     AuditRecord,
@@ -21,9 +20,10 @@ from journeys.contracts import (
     RunRef,
     SendRequest,
 )
+from journeys.delivery.channels import build_providers
+from journeys.delivery.templates_catalog import TemplateCatalog, seed_templates
 from journeys.examples import CartRecovery
 from journeys.settings import Settings
-from journeys.templates_catalog import TemplateCatalog, seed_templates
 from journeys.temporal import run_search_attributes, workflow_id
 from tests.conftest import Store
 from tests.helpers import customer_id, eventually, track

@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from journeys import tracking
+from journeys.ingest import tracking
 from journeys.settings import Settings
 from journeys.store.models import DeliveryEvent
 from tests.api.serving import serve

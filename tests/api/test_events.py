@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
-from journeys.bus import partition_of
+from journeys.ingest.bus import partition_of
 from journeys.settings import Settings
 from tests.api.serving import serve
 from tests.conftest import nats_url_of

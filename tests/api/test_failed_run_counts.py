@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from temporalio.client import Client, WorkflowFailureError
 
 from journeys.examples import CartRecovery
+from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
-from journeys.routing import load_index
 from journeys.settings import Settings
 from tests.api.serving import bearer, make_key
 from tests.conftest import Store

@@ -18,8 +18,8 @@ import pytest
 from fastapi import FastAPI
 
 from api.main import create_app
-from journeys.bus import partition_of
-from journeys.events import MAX_DEPTH, decode_event
+from journeys.ingest.bus import partition_of
+from journeys.ingest.events import MAX_DEPTH, decode_event
 from journeys.settings import Settings
 from journeys.store.api_keys import Role, split_key
 from tests.api.conftest import WRITE_KEY

@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from journeys.definition import INTERPRETER_WORKFLOW
+from journeys.definitions.document import INTERPRETER_WORKFLOW
+from journeys.delivery.templates_catalog import seed_templates
 from journeys.examples import CartRecovery, WelcomeSeries
 from journeys.registry import register_code_journeys
 from journeys.store import definitions
-from journeys.templates_catalog import seed_templates
 from tests.conftest import Store
 from tests.journeys.bad_definitions import BAD_DEFINITIONS, NUDGE, PAUSE
 

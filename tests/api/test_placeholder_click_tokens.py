@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from journeys import tracking
+from journeys.ingest import tracking
 from journeys.settings import Environment, Settings
 from journeys.store.models import DeliveryEvent
 from tests.api.serving import serve
@@ -31,8 +31,9 @@ def b64(data: bytes) -> str:
 
 
 def forged_click(delivery_id: int, key: str = PLACEHOLDER) -> str:
-    """A click token as the attacker minted it, by the documented scheme (journeys/tracking.py)
-    keyed with the placeholder: what the old code accepted in dev, the default."""
+    """A click token as the attacker minted it, by the documented scheme
+    (journeys/ingest/tracking.py) keyed with the placeholder: what the old code accepted in dev, the
+    default."""
     body = b64(json.dumps([delivery_id, EVIL], separators=(",", ":")).encode())
     message = b"journeys-tracking-v1|click|" + body.encode()
     mac = hmac.new(key.encode(), message, hashlib.sha256).digest()

@@ -21,9 +21,10 @@ from sqlalchemy.engine import Connection
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from journeys import bus
 from journeys.contracts import EVENT_SIGNAL, JourneyStart
 from journeys.examples import CartRecovery
+from journeys.ingest import bus
+from journeys.ingest.tracking import click_url, open_pixel_url
 from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from journeys.store import consent
@@ -42,7 +43,6 @@ from journeys.store.models import (
     Suppression,
 )
 from journeys.temporal import run_search_attributes, workflow_id
-from journeys.tracking import click_url, open_pixel_url
 from tests.api.privacy_journeys import PrivacyWelcome
 from tests.api.serving import serve
 from tests.conftest import Store, stack_settings

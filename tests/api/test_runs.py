@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from journeys.examples import CartRecovery, WelcomeSeries
+from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
-from journeys.routing import load_index
 from journeys.settings import Settings
 from journeys.store import customers
 from journeys.store.models import JourneyRun, OperatorAction

@@ -19,7 +19,7 @@ from segment.analytics.request import APIError
 from temporalio.client import Client as TemporalClient
 
 from api.main import create_app
-from journeys.bus import partition_of
+from journeys.ingest.bus import partition_of
 from journeys.settings import Settings
 from journeys.store.models import Customer
 from tests.api.conftest import WRITE_KEY

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from journeys.templates_catalog import TemplateCatalog, seed_templates
+from journeys.delivery.templates_catalog import TemplateCatalog, seed_templates
 from tests.conftest import Store
 
 CART_EMAIL = {

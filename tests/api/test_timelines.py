@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from journeys import tracking
-from journeys.events import Event
+from journeys.ingest import tracking
+from journeys.ingest.events import Event
+from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
-from journeys.routing import load_index
 from journeys.settings import Settings
 from journeys.store.models import Conversion, Delivery
 from journeys.temporal import workflow_id

@@ -9,9 +9,9 @@ import time
 import httpx
 from nats.js import JetStreamContext
 
-from journeys import tracking
+from journeys.ingest import tracking
+from journeys.ingest.webhooks import names
 from journeys.settings import Settings
-from journeys.webhooks import names
 from tests.api.serving import serve
 from tests.api.test_webhooks import add_delivery, events_of, expected_delivery_properties
 from tests.conftest import Store, nats_url_of

@@ -20,9 +20,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import SecretStr
 
+from journeys.ingest.webhooks import names, sendgrid, twilio
 from journeys.settings import Settings
 from journeys.store.models import Delivery, JourneyRun
-from journeys.webhooks import names, sendgrid, twilio
 from tests.api.serving import serve
 from tests.conftest import Store, nats_url_of
 from tests.helpers import customer_id

@@ -4,7 +4,7 @@ module for each run, and the test module's imports (the API, httpx) are not sand
 from datetime import timedelta
 
 from journeys import Journey, JourneyEvent, journey
-from journeys.dsl import Goal
+from journeys.workflows.dsl import Goal
 
 KEY = "timeline-tour"
 

@@ -9,7 +9,7 @@ keeps the waits short. Record a
 history *before* changing a journey or the DSL, commit it, and from then on
 ``tests/journeys/test_replay.py`` proves that runs started on the old code still replay: a
 change that would break them must sit behind ``workflow.patched`` (for the DSL's own changes, a
-start version: journeys/changes.py).
+start version: journeys/workflows/changes.py).
 
 Recording again overwrites the file, so only do it for a new scenario: an old history is the
 evidence, not a fixture to refresh.
@@ -28,12 +28,12 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError
 
+from journeys.delivery.templates_catalog import seed_templates
 from journeys.examples import CartRecovery, WelcomeSeries
+from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
-from journeys.routing import load_index
 from journeys.store.db import create_engine, create_sessions
 from journeys.store.definitions import publish, save_draft
-from journeys.templates_catalog import seed_templates
 from journeys.temporal import ensure_search_attributes, watcher_id, workflow_id
 from tests.conftest import make_settings, start_temporal
 from tests.helpers import customer_id, track
@@ -157,19 +157,19 @@ SCENARIOS: dict[str, Scenario] = {
     "win_back_exited": Scenario(win_back),
     "definition_tour": Scenario(definition_tour),
     # Recorded once runs wrote their bookkeeping in one local activity per step
-    # (journeys/bookkeeping.py, the ``one-bookkeeping-write`` patch).
+    # (journeys/workflows/bookkeeping.py, the ``one-bookkeeping-write`` patch).
     "cart_recovery_completed_one_write": Scenario(cart_completed),
     "cart_recovery_exited_one_write": Scenario(cart_exited),
     "welcome_series_activated_one_write": Scenario(welcome_activated),
     "definition_tour_one_write": Scenario(definition_tour),
     # Recorded once new runs took their changes by start version 2 instead of patch markers
-    # (journeys/changes.py).
+    # (journeys/workflows/changes.py).
     "cart_recovery_completed_v2": Scenario(cart_completed),
     "cart_recovery_exited_v2": Scenario(cart_exited),
     "welcome_series_activated_v2": Scenario(welcome_activated),
     "definition_tour_v2": Scenario(definition_tour),
     # Recorded once a refused webhook target was the step's audited outcome and a failed run
-    # ended its row as failed before failing in Temporal (journeys/dsl.py).
+    # ended its row as failed before failing in Temporal (journeys/workflows/dsl.py).
     "definition_failed": Scenario(definition_failed),
 }
 

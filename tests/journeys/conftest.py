@@ -8,8 +8,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.examples import CartRecovery
+from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
-from journeys.routing import load_index
 from tests.conftest import Store
 from workers.router import EventRouter
 from workers.worker import build_worker

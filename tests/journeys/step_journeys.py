@@ -5,7 +5,7 @@ which every worker test imports into the sandbox for each run."""
 from datetime import datetime, timedelta
 
 from journeys import Journey, JourneyEvent, journey
-from journeys.dsl import EventRule, Variant, Window
+from journeys.workflows.dsl import EventRule, Variant, Window
 
 CART_MATCH = "event.properties.cart_id == trigger.properties.cart_id"
 

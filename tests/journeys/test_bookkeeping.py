@@ -1,10 +1,11 @@
 """A run's first workflow task writes its entry and first audit rows in one local activity
-(journeys/bookkeeping.py), on Temporal's time-skipping server with the real worker and router.
+(journeys/workflows/bookkeeping.py), on Temporal's time-skipping server with the real worker and
+router.
 
 Three writes there (entry, "entered", "waiting") were most of what a journey's start cost on top
 of a raw signal-with-start (docs/scaling.md); the history is where that shows. So does a patch
 marker, with the search-attribute upsert that comes with it: a new run takes its changes by its
-start version instead (journeys/changes.py).
+start version instead (journeys/workflows/changes.py).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.changes import ONE_BOOKKEEPING_WRITE
 from journeys.contracts import ACTIVITY_RECORD_PROGRESS, EVENT_SIGNAL, JourneyEvent, JourneyStart
 from journeys.examples import CartRecovery
 from journeys.temporal import workflow_id
 from journeys.workflow_ids import run_search_attributes
+from journeys.workflows.changes import ONE_BOOKKEEPING_WRITE
 from tests.conftest import Store
 from tests.helpers import audit_of, customer_id, journey_outcome, runs_of, track
 from workers.router import EventRouter

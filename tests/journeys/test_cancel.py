@@ -1,8 +1,9 @@
 """An operator's cancel ends a run at once, from any step, on Temporal's time-skipping server.
 
-The ``cancel`` signal (journeys/dsl.py, ``Journey.on_cancel``) is sent here as the API sends it
-(api/run_control.py): a code journey in the middle of a long wait, a declarative one likewise,
-and a run stuck retrying a send against a provider that keeps failing, which must stop trying.
+The ``cancel`` signal (journeys/workflows/dsl.py, ``Journey.on_cancel``) is sent here as the API
+sends it (api/run_control.py): a code journey in the middle of a long wait, a declarative one
+likewise, and a run stuck retrying a send against a provider that keeps failing, which must stop
+trying.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import JourneyOutcome, StepState
 from journeys.examples import CartRecovery
+from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
-from journeys.routing import load_index
 from journeys.temporal import workflow_id
 from tests.conftest import Store
 from tests.helpers import audit_of, customer_id, deliveries_of, journey_outcome, runs_of, track

@@ -27,16 +27,16 @@ with workflow.unsafe.imports_passed_through():
     from sqlalchemy import delete, select
     from temporalio.testing import WorkflowEnvironment
 
-    from journeys.compliance import address_hash
     from journeys.contracts import SUPPRESSED_EVENT
-    from journeys.events import Event
+    from journeys.delivery.compliance import address_hash
+    from journeys.ingest.events import Event
+    from journeys.ingest.routing import load_index
+    from journeys.ingest.webhooks import names
     from journeys.registry import register_code_journeys
-    from journeys.routing import load_index
     from journeys.store import consent
     from journeys.store.consent import ConsentChange
     from journeys.store.models import Consent, Customer, Delivery, JourneyRun, Suppression
     from journeys.temporal import workflow_id
-    from journeys.webhooks import names
     from tests.conftest import Store, new_time_skipping
     from tests.helpers import (
         audit_of,

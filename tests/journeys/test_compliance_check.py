@@ -9,8 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from journeys.compliance import Policy
-from journeys.compliance_activities import ComplianceActivities
+from journeys.activities.compliance import ComplianceActivities
 from journeys.contracts import (
     DEFER,
     MARKETING,
@@ -22,6 +21,7 @@ from journeys.contracts import (
     RunRef,
     SendRequest,
 )
+from journeys.delivery.compliance import Policy
 from journeys.store import consent, customers
 from tests.conftest import Store, make_settings
 from tests.helpers import customer_id, deliveries_of, run_row

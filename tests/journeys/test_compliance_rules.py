@@ -11,7 +11,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from journeys.compliance import (
+from journeys.contracts import (
+    DEFER,
+    MARKETING,
+    SEND,
+    SKIP,
+    SUPPRESSED_EVENT,
+    TRANSACTIONAL,
+    JourneyEvent,
+)
+from journeys.delivery.compliance import (
     HARD_BOUNCE,
     OPTED_IN,
     OPTED_OUT,
@@ -30,16 +39,7 @@ from journeys.compliance import (
     suppressed_event,
     timezone_of,
 )
-from journeys.contracts import (
-    DEFER,
-    MARKETING,
-    SEND,
-    SKIP,
-    SUPPRESSED_EVENT,
-    TRANSACTIONAL,
-    JourneyEvent,
-)
-from journeys.dsl import JourneyError, _quiet_hours_arg
+from journeys.workflows.dsl import JourneyError, _quiet_hours_arg
 from tests.conftest import make_settings
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -8,8 +8,13 @@ from typing import Any
 
 import pytest
 
-from journeys.definition import DefinitionError, JourneyDocument, expression_problems, validate
-from journeys.definition_diff import diff
+from journeys.definitions.diff import diff
+from journeys.definitions.document import (
+    DefinitionError,
+    JourneyDocument,
+    expression_problems,
+    validate,
+)
 from tests.journeys.bad_definitions import BAD_DEFINITIONS, NUDGE, PAUSE
 
 TEMPLATES = {("cart_recovery_sms", "sms"), ("cart_recovery_email", "email")}

@@ -26,13 +26,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.dsl import Journey
+from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
-from journeys.routing import load_index
 from journeys.store import templates
 from journeys.store.db import Sessions
 from journeys.store.models import Delivery
 from journeys.temporal import workflow_id
+from journeys.workflows.dsl import Journey
 from tests.conftest import Store
 from tests.helpers import audit_of, customer_id, deliveries_of, journey_outcome, track
 from tests.journeys.channels.servers import serve_app

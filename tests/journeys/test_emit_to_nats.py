@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from nats.js.errors import NotFoundError
 
-from journeys import bus
-from journeys.channels.webhook import WebhookProvider
+from journeys.activities.steps import StepActivities
 from journeys.contracts import EmitRequest, RunRef
-from journeys.step_activities import StepActivities
+from journeys.delivery.channels.webhook import WebhookProvider
+from journeys.ingest import bus
 from tests.conftest import Store, stack_settings
 from tests.helpers import customer_id
 

@@ -1,6 +1,7 @@
 """The entry rules as the store applies them, on SQLite and PostgreSQL: the cap holds under
 concurrent entries, re-entry looks at the customer's earlier runs, and the one bookkeeping write
-(journeys/bookkeeping.py) enters a run with its first audit rows, or refuses it without them."""
+(journeys/workflows/bookkeeping.py) enters a run with its first audit rows, or refuses it without
+them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from journeys.activities import JourneyActivities
+from journeys.activities.journey import JourneyActivities
 from journeys.contracts import (
     AuditRecord,
     EntryRecord,
@@ -21,8 +22,8 @@ from journeys.contracts import (
     RunRef,
     in_holdout,
 )
+from journeys.delivery.templates_catalog import TemplateCatalog
 from journeys.store.models import AuditEvent, JourneyState
-from journeys.templates_catalog import TemplateCatalog
 from tests.conftest import Store
 from tests.helpers import customer_id
 
@@ -82,8 +83,9 @@ async def _audit_kinds(store: Store, run_id: str) -> list[str]:
 
 
 async def test_one_write_enters_the_run_with_its_queued_rows_once(store: Store) -> None:
-    """``record_progress`` (journeys/bookkeeping.py): the entry and the rows queued behind it in
-    one transaction; a retry after it committed adds nothing; later rows follow on their own."""
+    """``record_progress`` (journeys/workflows/bookkeeping.py): the entry and the rows queued behind
+    it in one transaction; a retry after it committed adds nothing; later rows follow on their
+    own."""
     activities = JourneyActivities(store.sessions, TemplateCatalog(store.sessions), {})
     record = entry("p1", customer_id(), {})
     first = ProgressRecord(

@@ -1,5 +1,5 @@
 """The one check of an event's wire form, shared by every publisher and the router
-(journeys/events.py): what a publisher may store is exactly what the router will process."""
+(journeys/ingest/events.py): what a publisher may store is exactly what the router will process."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from journeys.events import (
+from journeys.ingest.events import (
     MAX_DEPTH,
     MAX_EVENT_BYTES,
     Event,

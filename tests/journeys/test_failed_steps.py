@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import pytest
 
-from journeys.events import Event
+from journeys.ingest.events import Event
+from journeys.insight.timeline import run_timeline
 from journeys.store.models import JourneyRun
 from journeys.store.runs import ACTIVE, count_runs, run_filter
-from journeys.store.timeline import run_timeline
 from journeys.testing import JourneyTestKit, at
 from tests.helpers import ADA_TRAITS, audit_of, customer_id, runs_of, track
 from tests.journeys.channels.servers import hook_receiver, serve_app

@@ -14,13 +14,13 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import JourneyOutcome
-from journeys.dsl import Journey
-from journeys.events import Event
 from journeys.examples import CartRecovery
+from journeys.ingest.events import Event
+from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
-from journeys.routing import load_index
 from journeys.store import customers
 from journeys.temporal import watcher_id, workflow_id
+from journeys.workflows.dsl import Journey
 from tests.conftest import Store, new_time_skipping
 from tests.helpers import (
     customer_id,

@@ -1,4 +1,4 @@
-"""journeys.store.analytics on SQLite and PostgreSQL, over rows written the way running
+"""journeys.insight.analytics on SQLite and PostgreSQL, over rows written the way running
 journeys write them: the worker's own activities (``record_entry``, ``record_audit``,
 ``send_message`` with the console provider, ``record_conversion``, ``record_exit``) called with
 the records the DSL would send, in the DSL's order (entered, waiting, the variant draw, the
@@ -23,9 +23,8 @@ from typing import Any
 
 import pytest
 
-from journeys.activities import JourneyActivities, in_holdout
-from journeys.channels import build_providers
-from journeys.channels.webhook import WebhookProvider
+from journeys.activities.journey import JourneyActivities, in_holdout
+from journeys.activities.steps import StepActivities
 from journeys.contracts import (
     STEP_ID,
     AuditRecord,
@@ -37,14 +36,15 @@ from journeys.contracts import (
     SendRequest,
     TraitsUpdate,
 )
-from journeys.events import Event
+from journeys.delivery.channels import build_providers
+from journeys.delivery.channels.webhook import WebhookProvider
+from journeys.delivery.templates_catalog import TemplateCatalog, seed_templates
 from journeys.examples import CartRecovery
+from journeys.ingest.events import Event
+from journeys.insight import analytics
+from journeys.insight.stats import compare, proportion
 from journeys.registry import register_code_journeys
-from journeys.stats import compare, proportion
-from journeys.step_activities import StepActivities
-from journeys.store import analytics
 from journeys.store.definitions import publish, save_draft
-from journeys.templates_catalog import TemplateCatalog, seed_templates
 from journeys.temporal import workflow_id
 from journeys.testing import JourneyTestKit, TimelineEvent, at
 from tests.conftest import Store
@@ -575,7 +575,7 @@ async def test_every_step_of_a_definition_counts_the_runs_that_reached_it(store:
 
 async def test_a_code_journeys_funnel_shows_its_named_steps(store: Store) -> None:
     """Named waits and the send, in the order runs reached them; the unnamed wait and the trait
-    update are not in it (journeys/dsl.py says why)."""
+    update are not in it (journeys/workflows/dsl.py says why)."""
     routes = [VIEWS, IDLE, IDLE, IDLE, BUYS_EARLY]
     async with JourneyTestKit.start(
         journeys=[CodeFunnel],

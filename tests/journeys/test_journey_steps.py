@@ -10,12 +10,12 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.dsl import Journey
-from journeys.events import Event
 from journeys.examples import CartRecovery, WelcomeSeries
+from journeys.ingest.events import Event
+from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
-from journeys.routing import load_index
 from journeys.temporal import workflow_id
+from journeys.workflows.dsl import Journey
 from tests.conftest import Store
 from tests.helpers import audit_of, customer_id, deliveries_of, journey_outcome, track
 from tests.journeys.sample_journeys import TemplateProbe, UndeclaredWait

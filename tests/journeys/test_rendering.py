@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from journeys.rendering import TemplateError, TemplateRenderer
-from journeys.template_checks import validate
-from journeys.templates_catalog import read_folder
+from journeys.delivery.rendering import TemplateError, TemplateRenderer
+from journeys.delivery.template_checks import validate
+from journeys.delivery.templates_catalog import read_folder
 from tests.conftest import REPO
 
 

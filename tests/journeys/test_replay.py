@@ -15,8 +15,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from journeys.examples import CartRecovery, WelcomeSeries
-from journeys.inactivity import InactivityWatcher
-from journeys.interpreter import DefinitionJourney
+from journeys.workflows.inactivity import InactivityWatcher
+from journeys.workflows.interpreter import DefinitionJourney
 from tests.journeys.sample_journeys import WinBack
 from workers.worker import SANDBOX
 

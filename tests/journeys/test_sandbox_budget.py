@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from journeys.expressions import ExpressionError, compile_expression
-from journeys.rendering import compile_part, render_part
-from journeys.sandbox import BudgetExceeded
+from journeys.definitions.expressions import ExpressionError, compile_expression
+from journeys.definitions.sandbox import BudgetExceeded
+from journeys.delivery.rendering import compile_part, render_part
 
 # Each built ~100 MB or stalled the process for over a second before the budget.
 TEMPLATE_BOMBS = [

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 
 from temporalio.testing import ActivityEnvironment
 
-from journeys.activities import JourneyActivities
-from journeys.channels.console import ConsoleProvider
+from journeys.activities.journey import JourneyActivities
 from journeys.contracts import JourneyEvent, RunRef, SendRequest
+from journeys.delivery.channels.console import ConsoleProvider
+from journeys.delivery.templates_catalog import TemplateCatalog
 from journeys.store import customers, templates
 from journeys.store.templates import Content
-from journeys.templates_catalog import TemplateCatalog
 from tests.conftest import Store
 from tests.helpers import customer_id, run_row
 

@@ -1,5 +1,5 @@
-"""journeys.stats against published worked examples, and at its edges (no customers, nobody or
-everybody converting).
+"""journeys.insight.stats against published worked examples, and at its edges (no customers, nobody
+or everybody converting).
 
 Sources of the expected values:
 
@@ -25,7 +25,7 @@ import math
 
 import pytest
 
-from journeys.stats import (
+from journeys.insight.stats import (
     MIN_PER_ARM,
     Interval,
     compare,

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from journeys.rendering import TemplateError
+from journeys.delivery.rendering import TemplateError
+from journeys.delivery.template_checks import Problem, check, sample_context, sms_segments, validate
+from journeys.delivery.templates_catalog import TemplateCatalog, seed_templates
 from journeys.store import templates as repo
-from journeys.template_checks import Problem, check, sample_context, sms_segments, validate
-from journeys.templates_catalog import TemplateCatalog, seed_templates
 from tests.conftest import REPO, Store
 
 CONTEXT: dict[str, Any] = {

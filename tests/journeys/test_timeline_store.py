@@ -11,11 +11,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from journeys.activities import JourneyActivities
-from journeys.channels import build_providers
-from journeys.channels.webhook import WebhookProvider
-from journeys.compliance import Policy
-from journeys.compliance_activities import ComplianceActivities
+from journeys.activities.compliance import ComplianceActivities
+from journeys.activities.journey import JourneyActivities
+from journeys.activities.steps import StepActivities
 from journeys.contracts import (
     SKIP,
     AuditRecord,
@@ -27,16 +25,18 @@ from journeys.contracts import (
     RunRef,
     SendRequest,
 )
-from journeys.events import Event
-from journeys.step_activities import StepActivities
+from journeys.delivery.channels import build_providers
+from journeys.delivery.channels.webhook import WebhookProvider
+from journeys.delivery.compliance import Policy
+from journeys.delivery.templates_catalog import TemplateCatalog, seed_templates
+from journeys.ingest.events import Event
+from journeys.ingest.webhooks import names
+from journeys.ingest.webhooks.mapping import deliveries_by_id, delivery_event
+from journeys.ingest.webhooks.recording import record_delivery_events
+from journeys.insight.timeline import customer_timeline, run_timeline
 from journeys.store import customers
 from journeys.store.models import Delivery, DeliveryEvent
-from journeys.store.timeline import customer_timeline, run_timeline
-from journeys.templates_catalog import TemplateCatalog, seed_templates
 from journeys.temporal import workflow_id
-from journeys.webhooks import names
-from journeys.webhooks.mapping import deliveries_by_id, delivery_event
-from journeys.webhooks.recording import record_delivery_events
 from tests.conftest import Store, make_settings
 from tests.helpers import customer_id, deliveries_of, track
 

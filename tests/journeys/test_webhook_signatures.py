@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 
-from journeys import tracking
+from journeys.ingest import tracking
+from journeys.ingest.webhooks import sendgrid, twilio
+from journeys.ingest.webhooks.errors import NotConfigured, SignatureMissing, SignatureRejected
 from journeys.settings import Settings
-from journeys.webhooks import sendgrid, twilio
-from journeys.webhooks.errors import NotConfigured, SignatureMissing, SignatureRejected
 
 
 @dataclass

@@ -18,15 +18,15 @@ from sqlalchemy import func, select
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from journeys.audience_lists import save_list
+from journeys.activities.audience import AudienceActivities
 from journeys.audiences import AudienceBatch, AudienceProgress, entry_message_id
+from journeys.ingest.audience_lists import save_list
 from journeys.settings import Settings
 from journeys.store.audiences import create_import
 from journeys.store.models import AuditEvent, JourneyRun, OperatorAction
 from tests.api.serving import serve
 from tests.conftest import Store, stack_settings
 from tests.helpers import eventually
-from workers.audience_activities import AudienceActivities
 from workers.worker import build_worker
 
 CAPPED: dict[str, Any] = {

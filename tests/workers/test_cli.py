@@ -9,7 +9,7 @@ import sys
 
 import nats
 
-from journeys.bus import partition_of
+from journeys.ingest.bus import partition_of
 from journeys.settings import Settings
 from tests.conftest import REPO
 

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from temporalio.client import Client
 
 from journeys.contracts import JourneyOutcome
-from journeys.routing import load_index
+from journeys.ingest.routing import load_index
 from journeys.store import templates as template_store
 from journeys.temporal import workflow_id
 from tests.conftest import Store

@@ -16,8 +16,8 @@ import nats
 import pytest
 from temporalio.client import Client
 
-from journeys import bus
-from journeys.events import Event
+from journeys.ingest import bus
+from journeys.ingest.events import Event
 from tests.conftest import Store, stack_settings
 from tests.helpers import eventually, start_process
 from workers.logs import EscapeControls, escape_controls

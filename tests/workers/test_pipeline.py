@@ -7,8 +7,8 @@ from collections import defaultdict
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from journeys import bus
 from journeys.contracts import JourneyOutcome
+from journeys.ingest import bus
 from journeys.settings import Settings
 from journeys.temporal import JOURNEY_KEY, workflow_id
 from tests.conftest import Store, stack_settings

@@ -19,7 +19,7 @@ import pytest
 from nats.js.errors import NotFoundError
 from temporalio.client import Client
 
-from journeys import bus
+from journeys.ingest import bus
 from journeys.settings import Settings
 from tests.conftest import Store, stack_settings
 from tests.helpers import customer_id, eventually, track

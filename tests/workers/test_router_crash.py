@@ -19,9 +19,9 @@ from nats.js import JetStreamContext
 from sqlalchemy import func, select
 from temporalio.client import Client
 
-from journeys import bus
 from journeys.contracts import RECEIVED_EVENTS_QUERY
-from journeys.events import Event
+from journeys.ingest import bus
+from journeys.ingest.events import Event
 from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from journeys.store.models import JourneyRun

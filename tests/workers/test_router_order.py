@@ -15,8 +15,8 @@ import pytest
 from nats.js.errors import NoKeysError
 from temporalio.client import Client
 
-from journeys import bus
 from journeys.examples import CartRecovery
+from journeys.ingest import bus
 from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from tests.conftest import Store, stack_settings

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from journeys import bus
+from journeys.ingest import bus
 from tests.conftest import Store, stack_settings
 
 DAY = 86400

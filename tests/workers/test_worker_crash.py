@@ -19,7 +19,7 @@ from sqlalchemy import select
 from temporalio.client import Client
 
 from journeys.contracts import JourneyOutcome, StepState
-from journeys.routing import load_index
+from journeys.ingest.routing import load_index
 from journeys.settings import Settings
 from journeys.store.models import JourneyDefinition
 from journeys.temporal import workflow_id

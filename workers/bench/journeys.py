@@ -1,7 +1,7 @@
 """The journeys `journeys bench` measures, loaded by the worker through ``journey_modules``.
 
-Workflow code (see journeys/dsl.py): deterministic, importing only the DSL and the standard
-library. Both are transactional so that no consent rule applies to the bench's customers.
+Workflow code (see journeys/workflows/dsl.py): deterministic, importing only the DSL and the
+standard library. Both are transactional so that no consent rule applies to the bench's customers.
 """
 
 from datetime import datetime, timedelta
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 from journeys.contracts import TRANSACTIONAL
-from journeys.dsl import Journey, JourneyEvent, journey
+from journeys.workflows.dsl import Journey, JourneyEvent, journey
 
 SEND_TRIGGER = "Bench Send"
 WAIT_TRIGGER = "Bench Wait"

@@ -1,4 +1,5 @@
-"""The events the bench publishes, through the same ``journeys.bus.publish_event`` as producers."""
+"""The events the bench publishes, through the same ``journeys.ingest.bus.publish_event`` as
+producers."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-from journeys import bus
-from journeys.events import Event
+from journeys.ingest import bus
+from journeys.ingest.events import Event
 from workers.bench.journeys import NON_MATCHING_PAGE, SEND_TRIGGER, WAIT_TRIGGER
 from workers.bench.progress import Steps, pool
 from workers.bench.stack import BenchStack

@@ -13,7 +13,7 @@ from typing import Any
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 
-from journeys import bus
+from journeys.ingest import bus
 from workers.bench.cpu import CpuMeter
 from workers.bench.progress import Steps
 from workers.bench.stack import BenchStack

@@ -29,7 +29,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from journeys import bus, temporal
+from journeys import temporal
+from journeys.ingest import bus
 from journeys.settings import Settings
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.store.models import JourneyDefinition

@@ -20,10 +20,10 @@ from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy import select
 from temporalio.client import Client
 
+from journeys.delivery.templates_catalog import seed_templates
 from journeys.settings import Settings
 from journeys.store.api_keys import Role, create_key
 from journeys.store.models import JourneyRun
-from journeys.templates_catalog import seed_templates
 from tests.api.live import serve_http
 from tests.api.serving import serve
 from tests.conftest import REPO, Store, stack_settings

@@ -10,8 +10,8 @@ import httpx
 
 from api.auth import SESSION_COOKIE
 from api.masking import mask_email
+from journeys.delivery.templates_catalog import seed_templates
 from journeys.store.customers import merge_traits
-from journeys.templates_catalog import seed_templates
 from tests.api.console.conftest import new_key
 from tests.conftest import Store
 from tests.helpers import customer_id

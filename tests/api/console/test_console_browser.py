@@ -18,9 +18,9 @@ from playwright.async_api import Page, expect
 from sqlalchemy import select
 
 from api.masking import mask_email, mask_phone
-from journeys.events import Event
+from journeys.delivery.templates_catalog import seed_templates
+from journeys.ingest.events import Event
 from journeys.store.models import JourneyRun, OperatorAction
-from journeys.templates_catalog import seed_templates
 from tests.api.console.conftest import Shots, new_key
 from tests.conftest import Store
 from tests.helpers import deliveries_of, eventually, runs_of

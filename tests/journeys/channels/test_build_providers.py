@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from journeys.channels import ChannelConfigError, build_providers, close_providers
-from journeys.channels.console import ConsoleProvider
-from journeys.channels.smtp import SmtpProvider
-from journeys.channels.twilio import TwilioProvider
-from journeys.channels.webhook import WebhookProvider
+from journeys.delivery.channels import ChannelConfigError, build_providers, close_providers
+from journeys.delivery.channels.console import ConsoleProvider
+from journeys.delivery.channels.smtp import SmtpProvider
+from journeys.delivery.channels.twilio import TwilioProvider
+from journeys.delivery.channels.webhook import WebhookProvider
 from tests.journeys.channels.servers import settings
 
 

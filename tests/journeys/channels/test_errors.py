@@ -7,8 +7,8 @@ import pickle
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from journeys.channels import PermanentDeliveryError, RetryableDeliveryError
-from journeys.channels.http_errors import retry_after_seconds
+from journeys.delivery.channels import PermanentDeliveryError, RetryableDeliveryError
+from journeys.delivery.channels.http_errors import retry_after_seconds
 
 
 def test_retry_after_takes_seconds_or_an_http_date() -> None:

@@ -13,9 +13,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from journeys.channels import OutboundMessage, PermanentDeliveryError, RetryableDeliveryError
-from journeys.channels.smtp import SmtpProvider
-from journeys.tracking import verify_click_token, verify_open_token
+from journeys.delivery.channels import (
+    OutboundMessage,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from journeys.delivery.channels.smtp import SmtpProvider
+from journeys.ingest.tracking import verify_click_token, verify_open_token
 from tests.helpers import free_port
 from tests.journeys.channels.servers import settings
 

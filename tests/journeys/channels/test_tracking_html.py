@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from journeys.channels.html_tracking import add_tracking
+from journeys.delivery.channels.html_tracking import add_tracking
 
 
 def track(url: str) -> str:

@@ -13,8 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from journeys.channels import OutboundMessage, PermanentDeliveryError, RetryableDeliveryError
-from journeys.channels.twilio import TwilioProvider
+from journeys.delivery.channels import (
+    OutboundMessage,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from journeys.delivery.channels.twilio import TwilioProvider
 from tests.helpers import free_port
 from tests.journeys.channels.servers import serve_app, settings
 

@@ -15,16 +15,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from journeys.channels import (
+from journeys.delivery.channels import (
     SIGNATURE_HEADER,
     OutboundMessage,
     PermanentDeliveryError,
     RetryableDeliveryError,
     verify_signature,
 )
-from journeys.channels.signing import sign
-from journeys.channels.targets import Resolver, forbidden
-from journeys.channels.webhook import WebhookProvider
+from journeys.delivery.channels.signing import sign
+from journeys.delivery.channels.targets import Resolver, forbidden
+from journeys.delivery.channels.webhook import WebhookProvider
 from tests.helpers import free_port
 from tests.journeys.channels.servers import serve_app, settings
 
