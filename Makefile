@@ -20,6 +20,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
@@ -39,4 +40,4 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 clean:
-	rm -rf $(VENV) .journeys .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .journeys .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
