@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
-from journeys.activities.journey import add_audit_once
+from journeys.activities.runs import add_audit_once
 from journeys.contracts import (
     ACTIVITY_CHECK_SEND,
     DEFER,

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from journeys.activities.journey import add_audit_once
+from journeys.activities.runs import add_audit_once
 from journeys.contracts import (
     ACTIVITY_CUSTOMER_TRAITS,
     ACTIVITY_EMIT,

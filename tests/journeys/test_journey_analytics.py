@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from journeys.activities.journey import JourneyActivities, in_holdout
+from journeys.activities.journey import JourneyActivities
 from journeys.activities.steps import StepActivities
 from journeys.contracts import (
     STEP_ID,
@@ -35,6 +35,7 @@ from journeys.contracts import (
     RunRef,
     SendRequest,
     TraitsUpdate,
+    in_holdout,
 )
 from journeys.delivery.channels import build_providers
 from journeys.delivery.channels.webhook import WebhookProvider
