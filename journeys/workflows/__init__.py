@@ -1,6 +1,8 @@
 """Workflow code: deterministic, free of I/O, run inside Temporal's sandbox and replayed.
 
-- ``dsl.py``: the journey declaration (``Journey``, ``@journey``), its run lifecycle and its steps;
+- ``dsl.py``: the journey declaration (``Journey``, ``@journey``) and its run lifecycle;
+- ``waits.py``, ``sends.py``, ``data.py``: the steps by family; ``run.py``: the run's state and
+  what every step shares (checkpoints, goals, the run's clock, step ids);
 - ``bookkeeping.py``: a run's entry and audit rows, queued and written by one local activity;
 - ``interpreter.py``: the one workflow that runs every declarative definition;
 - ``inactivity.py``: the inactivity watcher; ``audience.py``: the ``AudienceImport`` workflow;

@@ -21,7 +21,7 @@ from temporalio.workflow import ParentClosePolicy
 
 from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart, WatchStart
 from journeys.workflow_ids import run_search_attributes, workflow_id
-from journeys.workflows.dsl import human_duration
+from journeys.workflows.run import human_duration
 from journeys.workflows.seen_ids import SeenIds
 
 WATCHER_WORKFLOW = "InactivityWatcher"

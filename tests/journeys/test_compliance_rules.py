@@ -39,7 +39,8 @@ from journeys.delivery.compliance import (
     suppressed_event,
     timezone_of,
 )
-from journeys.workflows.dsl import JourneyError, _quiet_hours_arg
+from journeys.workflows.dsl import JourneyError
+from journeys.workflows.sends import _quiet_hours_arg
 from tests.conftest import make_settings
 
 PARIS = ZoneInfo("Europe/Paris")
