@@ -1,11 +1,11 @@
 """Signed open-pixel and click-redirect URLs, tied to one delivery.
 
-The token is ``<payload>.<mac>``: the payload a base64url JSON array (``[delivery_id]`` for an
-open, ``[delivery_id, url]`` for a click), the MAC an HMAC-SHA256 of the kind and payload keyed
-by ``tracking_secret``. The kind is part of the MAC so an open token can never be replayed as a
-click token, and the target URL is inside the signed payload, so the redirect endpoint can only
-send people where one of our emails pointed: no open redirect. Tokens do not expire, since an
-email can be opened months later; rotating the secret invalidates every link already sent.
+The token is an itsdangerous ``URLSafeSerializer`` token of a JSON array (``[delivery_id]`` for an
+open, ``[delivery_id, url]`` for a click), HMAC-SHA256 keyed by ``tracking_secret``. Each kind
+has its own salt, so an open token can never be replayed as a click token, and the target URL is
+inside the signed payload, so the redirect endpoint can only send people where one of our emails
+pointed: no open redirect. Tokens do not expire, since an email can be opened months later;
+rotating the secret invalidates every link already sent.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from itsdangerous import BadData, URLSafeSerializer
+
 from journeys.ingest.webhooks.errors import NotConfigured, SignatureRejected
 from journeys.secret_checks import InsecureSettings, usable_secret
 from journeys.settings import Settings
@@ -27,7 +29,7 @@ from journeys.settings import Settings
 OPEN_PATH = "/t/o"
 CLICK_PATH = "/t/c"
 _OPEN, _CLICK = "open", "click"
-_MAC_CONTEXT = b"journeys-tracking-v1"
+_SALTS = {_OPEN: "journeys.tracking.open", _CLICK: "journeys.tracking.click"}
 
 
 class InvalidToken(SignatureRejected):
@@ -97,34 +99,71 @@ def tracking_key(settings: Settings) -> bytes:
         raise NotConfigured(str(err)) from err
 
 
+def _serializer(key: bytes, kind: str) -> URLSafeSerializer:
+    return URLSafeSerializer(
+        key,
+        salt=_SALTS[kind],
+        signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+    )
+
+
 def _sign(settings: Settings, kind: str, payload: list[Any]) -> str:
-    body = _b64encode(json.dumps(payload, separators=(",", ":")).encode())
-    return f"{body}.{_b64encode(_mac(settings, kind, body))}"
+    return _serializer(tracking_key(settings), kind).dumps(payload)
 
 
 def _verify(settings: Settings, kind: str, token: str) -> list[Any]:
-    tracking_key(settings)  # NotConfigured before judging any token
-    body, dot, mac = token.partition(".")
-    if not dot or not body:
-        raise InvalidToken("malformed token")
+    key = tracking_key(settings)  # NotConfigured before judging any token
+    serializer = _serializer(key, kind)
     try:
-        given = _b64decode(mac)
-    except ValueError as err:
-        raise InvalidToken("malformed token") from err
-    if not hmac.compare_digest(given, _mac(settings, kind, body)):
-        raise InvalidToken("token signature does not match")
-    try:
-        payload = json.loads(_b64decode(body))
-    except ValueError as err:
-        raise InvalidToken("malformed token") from err
+        payload = serializer.loads(token)
+    except BadData:
+        payload = _legacy_verify(key, kind, token)
+    else:
+        # base64 ignores a last character's spare bits: only the form we issue is accepted,
+        # so a token has exactly one spelling.
+        if serializer.dumps(payload) != token:
+            raise InvalidToken("not a token in the form we issue")
     if not isinstance(payload, list):
         raise InvalidToken("malformed token")
     return payload
 
 
-def _mac(settings: Settings, kind: str, body: str) -> bytes:
-    message = b"|".join((_MAC_CONTEXT, kind.encode(), body.encode()))
-    return hmac.new(tracking_key(settings), message, hashlib.sha256).digest()
+# Links sent before tracking tokens were signed with itsdangerous (December 2026) are still in
+# inboxes: the token was ``<base64url JSON>.<base64url HMAC-SHA256 of "journeys-tracking-v1|"
+# kind "|" payload>``. Remove this fallback after 2027-06-30, six months of opens and clicks.
+_LEGACY_MAC_CONTEXT = b"journeys-tracking-v1"
+
+
+def _legacy_verify(key: bytes, kind: str, token: str) -> Any:
+    body, dot, mac = token.partition(".")
+    if not dot or not body:
+        raise InvalidToken("malformed token")
+    try:
+        given = _legacy_b64decode(mac)
+    except ValueError as err:
+        raise InvalidToken("malformed token") from err
+    if not hmac.compare_digest(given, _legacy_mac(key, kind, body)):
+        raise InvalidToken("token signature does not match")
+    try:
+        return json.loads(_legacy_b64decode(body))
+    except ValueError as err:
+        raise InvalidToken("malformed token") from err
+
+
+def _legacy_mac(key: bytes, kind: str, body: str) -> bytes:
+    message = b"|".join((_LEGACY_MAC_CONTEXT, kind.encode(), body.encode()))
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def _legacy_b64decode(text: str) -> bytes:
+    """Strict: only the canonical spelling of the bytes, so a token has exactly one form."""
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as err:
+        raise ValueError("not base64url") from err
+    if base64.urlsafe_b64encode(data).rstrip(b"=").decode() != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def _checked_id(delivery_id: int) -> int:
@@ -146,18 +185,3 @@ def _checked_url(url: str) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValueError(f"not an absolute http(s) URL: {url[:200]!r}")
     return url
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _b64decode(text: str) -> bytes:
-    """Strict: only the canonical spelling of the bytes, so a token has exactly one form."""
-    try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as err:
-        raise ValueError("not base64url") from err
-    if _b64encode(data) != text:
-        raise ValueError("not canonical base64url")
-    return data
