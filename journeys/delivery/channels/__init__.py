@@ -18,7 +18,14 @@ from journeys.delivery.channels.errors import (
     PermanentKind,
     RetryableDeliveryError,
 )
-from journeys.delivery.channels.signing import SIGNATURE_HEADER, verify_signature
+from journeys.delivery.channels.signing import (
+    ID_HEADER,
+    SIGNATURE_HEADER,
+    STANDARD_SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    standard_secret,
+    verify_signature,
+)
 from journeys.delivery.channels.smtp import SmtpProvider
 from journeys.delivery.channels.twilio import TwilioProvider
 from journeys.delivery.channels.webhook import WebhookProvider
@@ -79,7 +86,10 @@ async def close_providers(providers: Iterable[Provider]) -> None:
 
 __all__ = [
     "ADDRESS_TRAITS",
+    "ID_HEADER",
     "SIGNATURE_HEADER",
+    "STANDARD_SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
     "ChannelConfigError",
     "DeliveryError",
     "DeliveryReceipt",
@@ -90,5 +100,6 @@ __all__ = [
     "RetryableDeliveryError",
     "build_providers",
     "close_providers",
+    "standard_secret",
     "verify_signature",
 ]

@@ -1,7 +1,8 @@
 """The webhook channel: the message as signed JSON, POSTed to the customer's (or our) URL.
 
-The receiver checks ``X-Journeys-Signature`` with ``verify_signature`` (``signing.py``) and drops
-repeats by the ``Idempotency-Key`` header, which stays the same across our retries.
+The receiver checks the Standard Webhooks signature (or, for one more release, the old
+``X-Journeys-Signature``; see ``signing.py``) and drops repeats by ``webhook-id`` or the
+``Idempotency-Key`` header: both are the message's idempotency key, the same across our retries.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import httpx
 from journeys.delivery.channels.base import DeliveryReceipt, OutboundMessage
 from journeys.delivery.channels.errors import PermanentDeliveryError
 from journeys.delivery.channels.http_errors import status_error, transport_error
-from journeys.delivery.channels.signing import SIGNATURE_HEADER, sign
+from journeys.delivery.channels.signing import (
+    ID_HEADER,
+    SIGNATURE_HEADER,
+    STANDARD_SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    signed_headers,
+)
 from journeys.delivery.channels.targets import Resolver, resolve_target, system_resolver
 from journeys.secret_checks import secret_problem
 from journeys.settings import Settings
@@ -27,6 +34,9 @@ _OWN_HEADERS = {
     "content-type",
     "content-length",
     "idempotency-key",
+    ID_HEADER,
+    TIMESTAMP_HEADER,
+    STANDARD_SIGNATURE_HEADER,
     SIGNATURE_HEADER.lower(),
 }
 
@@ -91,7 +101,7 @@ class WebhookProvider:
             "Content-Type": "application/json",
             "User-Agent": "journeys-webhook",
             "Idempotency-Key": idempotency_key,
-            SIGNATURE_HEADER: sign(self.secret, body),
+            **signed_headers(self.secret, idempotency_key, body),
         }
         return await self._post(target.urls, target.sni_hostname, headers, body)
 

@@ -10,23 +10,28 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import standardwebhooks
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from journeys.delivery.channels import (
+    ID_HEADER,
     SIGNATURE_HEADER,
+    STANDARD_SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
     OutboundMessage,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    standard_secret,
     verify_signature,
 )
-from journeys.delivery.channels.signing import sign
+from journeys.delivery.channels.signing import sign, signed_headers
 from journeys.delivery.channels.targets import Resolver, forbidden
 from journeys.delivery.channels.webhook import WebhookProvider
-from tests.helpers import free_port
 from tests.journeys.channels.servers import serve_app, settings
+from tests.support.helpers import free_port
 
 SECRET = "whsec-test-0123456789"
 
@@ -46,6 +51,19 @@ class Receiver:
         self.received.append((dict(request.headers), json.loads(body)))
         return JSONResponse({"ok": True})
 
+    async def standard(self, request: Request) -> Response:
+        """A receiver that knows only the Standard Webhooks library and the ``whsec_`` secret."""
+        self.calls += 1
+        body = await request.body()
+        try:
+            payload = standardwebhooks.Webhook(standard_secret(SECRET)).verify(
+                body, dict(request.headers)
+            )
+        except standardwebhooks.WebhookVerificationError:
+            return JSONResponse({"error": "bad signature"}, status_code=401)
+        self.received.append((dict(request.headers), payload))
+        return JSONResponse({"ok": True})
+
     async def busy(self, request: Request) -> Response:
         return Response(status_code=503, headers={"Retry-After": "2"})
 
@@ -59,6 +77,7 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     app = Starlette(
         routes=[
             Route("/hook", endpoint.hook, methods=["POST"]),
+            Route("/standard", endpoint.standard, methods=["POST"]),
             Route("/busy", endpoint.busy, methods=["POST"]),
             Route("/moved", endpoint.moved, methods=["POST"]),
         ]
@@ -177,6 +196,52 @@ def test_verify_signature_refuses_tampering_other_secrets_and_old_timestamps() -
         f"{t},v1={sign('old-secret', body, int(t[2:])).split('v1=')[1]},{header.split(',')[1]}"
     )
     assert verify_signature(SECRET, rotated, body)
+
+
+async def test_a_standard_webhooks_receiver_accepts_our_request(
+    receiver: tuple[Receiver, str], provider: Factory
+) -> None:
+    """Receivers verify with any Standard Webhooks library; ``webhook-id`` is the idempotency
+    key on every retry, and the old header still comes along for receivers not yet migrated."""
+    endpoint, url = receiver
+    hooks = provider(webhook_allow_private_targets=True)
+    spoofing = {"webhook-id": "spoofed", "Webhook-Signature": "v1,c3Bvb2ZlZA=="}
+    await hooks.deliver(message(f"{url}/standard", headers=spoofing))
+    await hooks.deliver(message(f"{url}/standard"))
+
+    (headers, body), (headers_again, _) = endpoint.received
+    assert body["id"] == "run-1:hook"
+    assert headers[ID_HEADER] == headers_again[ID_HEADER] == "run-1:hook"
+    assert headers[STANDARD_SIGNATURE_HEADER].startswith("v1,")
+    old = headers[SIGNATURE_HEADER.lower()]
+    assert old.startswith(f"t={headers[TIMESTAMP_HEADER]},v1=")
+    assert verify_signature(SECRET, old, json.dumps(body, separators=(",", ":")).encode())
+    assert standard_secret(SECRET).startswith("whsec_")
+
+
+def test_verify_signature_accepts_either_header_set() -> None:
+    body = b'{"id":"run-1:hook","text":"hi"}'
+    every = signed_headers(SECRET, "run-1:hook", body)
+    standard = {k: v for k, v in every.items() if k != SIGNATURE_HEADER}
+    old = {SIGNATURE_HEADER: every[SIGNATURE_HEADER]}
+    for headers in (every, standard, old, {k.title(): v for k, v in standard.items()}):
+        assert verify_signature(SECRET, headers, body)
+        assert not verify_signature(SECRET, headers, body.replace(b"hi", b"ho"))
+        assert not verify_signature("another-secret", headers, body)
+    assert not verify_signature(SECRET, {}, body)
+    assert not verify_signature(SECRET, standard | {ID_HEADER: "run-2:hook"}, body)
+    assert not verify_signature(SECRET, standard | {TIMESTAMP_HEADER: "soon"}, body)
+    stale = signed_headers(SECRET, "run-1:hook", body, timestamp=int(time.time()) - 600)
+    assert not verify_signature(SECRET, stale, body)
+    assert verify_signature(SECRET, stale, body, tolerance=None)
+    # During a secret rotation the sender may add a signature per secret; one match is enough.
+    other = signed_headers("old-secret", "run-1:hook", body, int(every[TIMESTAMP_HEADER]))
+    rotated = f"{other[STANDARD_SIGNATURE_HEADER]} {every[STANDARD_SIGNATURE_HEADER]}"
+    assert verify_signature(SECRET, standard | {STANDARD_SIGNATURE_HEADER: rotated}, body)
+    assert standardwebhooks.Webhook(standard_secret(SECRET)).verify(body, standard) == {
+        "id": "run-1:hook",
+        "text": "hi",
+    }
 
 
 async def test_a_wrong_secret_is_refused_by_the_receiver(
