@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from cachetools import LRUCache
 from sqlalchemy.exc import IntegrityError
 
 from journeys.delivery.rendering import (
@@ -107,7 +107,7 @@ class TemplateCatalog:
     def __init__(self, sessions: Sessions, *, cache_size: int = 256) -> None:
         self.sessions = sessions
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, str, int], _Compiled] = OrderedDict()
+        self._cache: LRUCache[tuple[str, str, int], _Compiled] = LRUCache(maxsize=cache_size)
 
     async def render(
         self, name: str, channel: str, context: dict[str, Any], *, version: int | None = None
@@ -121,28 +121,21 @@ class TemplateCatalog:
         return compiled.render(context)
 
     async def _compiled(self, name: str, channel: str, version: int | None) -> _Compiled:
-        if version is not None and (hit := self._hit((name, channel, version))) is not None:
+        if version is not None and (hit := self._cache.get((name, channel, version))) is not None:
             return hit
         async with self.sessions() as session:
             number = version or await store.latest_number(session, name, channel)
             if number is None:
                 raise TemplateError(f"template {name!r} not found for channel {channel!r}")
             key = (name, channel, number)
-            if (hit := self._hit(key)) is not None:
+            if (hit := self._cache.get(key)) is not None:
                 return hit
             row = await store.get(session, name, channel, number)
         if row is None:
             raise TemplateError(f"template {name!r} has no version {number} for {channel!r}")
         compiled = compile_version(row)
-        self._cache[key] = compiled
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return compiled
-
-    def _hit(self, key: tuple[str, str, int]) -> _Compiled | None:
-        compiled = self._cache.get(key)
-        if compiled is not None:
-            self._cache.move_to_end(key)
+        if self.cache_size > 0:
+            self._cache[key] = compiled
         return compiled
 
     async def exists(self, name: str, channel: str) -> bool:
