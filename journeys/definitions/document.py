@@ -17,31 +17,83 @@ Steps run in list order unless a step names where to go (``next``, a branch's ``
 an unknown step type or target, a step no path reaches, a loop that no ``jump`` bounds, a
 template that does not exist, an expression that does not parse.
 
-This module is imported by workflow code (the interpreter parses the run's snapshot), so it
-stays pure: no I/O; template existence is asked through a callable.
+The steps themselves, and the field types they share with the journey, are in ``steps.py``;
+this module names them all, so callers import the whole vocabulary from one place. It is
+imported by workflow code (the interpreter parses the run's snapshot), so it stays pure: no I/O;
+template existence is asked through a callable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    model_validator,
+from pydantic import Field, TypeAdapter, ValidationError
+
+from journeys.definitions.durations import to_timedelta
+from journeys.definitions.expressions import ExpressionError, compile_expression
+from journeys.definitions.sandbox import BudgetExceeded
+from journeys.definitions.steps import (
+    MAX_ITEMS,
+    STEP_TYPES,
+    BranchStep,
+    DelayStep,
+    Duration,
+    EmitStep,
+    EventRule,
+    ExitStep,
+    Expr,
+    FrozenModel,
+    JumpStep,
+    SendStep,
+    SplitStep,
+    Step,
+    UpdateTraitsStep,
+    Variant,
+    WaitStep,
+    WebhookStep,
+    Window,
 )
 
-from journeys.contracts import QUIET_HOURS_PATTERN
-from journeys.definitions.durations import parse_duration
-from journeys.definitions.expressions import ExpressionError, check_syntax, compile_expression
-from journeys.definitions.sandbox import BudgetExceeded
+__all__ = [
+    "AFTER_EXIT",
+    "ALWAYS",
+    "INTERPRETER_WORKFLOW",
+    "KEY_PATTERN",
+    "KIND_CODE",
+    "KIND_DEFINITION",
+    "MAX_EXPRESSIONS_TOTAL",
+    "MAX_STEPS",
+    "NEVER",
+    "BranchStep",
+    "DefinitionError",
+    "DelayStep",
+    "EmitStep",
+    "Entry",
+    "EventRule",
+    "ExitStep",
+    "Goal",
+    "JourneyDocument",
+    "JumpStep",
+    "Problem",
+    "ReEntry",
+    "SendStep",
+    "SplitStep",
+    "Step",
+    "TemplateExists",
+    "UpdateTraitsStep",
+    "Variant",
+    "WaitStep",
+    "WebhookStep",
+    "Window",
+    "expression_problems",
+    "expressions",
+    "parse",
+    "successors",
+    "to_timedelta",
+    "validate",
+]
 
 # The one workflow type that runs every declarative journey, whatever its steps.
 INTERPRETER_WORKFLOW = "DefinitionJourney"
@@ -49,8 +101,6 @@ KIND_DEFINITION = "definition"
 KIND_CODE = "code"
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
-STEP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-CLOCK_PATTERN = r"([01]\d|2[0-3]):[0-5]\d"
 
 # Re-entry policies: ``never`` (once per customer, ever), ``after_exit`` (again once the previous
 # run ended, and its cooldown passed), ``always`` (every trigger starts a run, even alongside one).
@@ -58,49 +108,15 @@ ReEntry = Literal["never", "after_exit", "always"]
 NEVER: ReEntry = "never"
 AFTER_EXIT: ReEntry = "after_exit"
 ALWAYS: ReEntry = "always"
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _duration(text: str) -> str:
-    parse_duration(text)
-    return text
-
 
 # Far above any real journey, and low enough that validating one stays a matter of milliseconds.
 MAX_STEPS = 500
-MAX_ITEMS = 100
-# A condition or value is a line or two; the whole document's are checked by evaluating them
-# (expression_problems), which this total keeps short.
-MAX_EXPRESSION = 2_000
+# The whole document's expressions are checked by evaluating them (expression_problems), which
+# this total keeps short.
 MAX_EXPRESSIONS_TOTAL = 20_000
 
 
-def _expression(text: str) -> str:
-    try:
-        check_syntax(text)
-    except ExpressionError as err:
-        raise ValueError(str(err)) from err
-    return text
-
-
-Duration = Annotated[str, AfterValidator(_duration)]
-Expr = Annotated[str, Field(max_length=MAX_EXPRESSION), AfterValidator(_expression)]
-StepId = Annotated[str, Field(pattern=STEP_ID_PATTERN)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class EventRule(_Model):
-    """An event by name, optionally only when ``where`` holds for it."""
-
-    event: str = Field(min_length=1, max_length=200)
-    where: Expr | None = None
-
-
-class Entry(_Model):
+class Entry(FrozenModel):
     """Who may enter, and how often (docs/journeys.md "Entry rules")."""
 
     reentry: ReEntry = AFTER_EXIT
@@ -114,7 +130,7 @@ class Entry(_Model):
     cap: int | None = Field(default=None, ge=1)
 
 
-class Goal(_Model):
+class Goal(FrozenModel):
     """A conversion: ``event`` within ``within`` of entry; revenue read by an expression."""
 
     event: str = Field(min_length=1, max_length=200)
@@ -125,187 +141,7 @@ class Goal(_Model):
     exit: bool = True
 
 
-class Window(_Model):
-    """A local-time window in the customer's timezone: ``days`` from ``start`` to ``end``."""
-
-    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
-    start: Annotated[str, Field(pattern=CLOCK_PATTERN)]
-    end: Annotated[str, Field(pattern=CLOCK_PATTERN)]
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Window:
-        if self.end <= self.start:
-            raise ValueError(f"window end {self.end} must come after its start {self.start}")
-        return self
-
-
-class _Step(_Model):
-    id: StepId
-    next: StepId | None = None
-
-
-class DelayStep(_Step):
-    """Wait a ``duration``; or ``until`` a moment (an expression giving an ISO date or time,
-    moved by ``offset`` e.g. ``-1d``); or until the customer's local ``window`` is open."""
-
-    type: Literal["delay"]
-    duration: Duration | None = None
-    until: Expr | None = None
-    offset: str | None = None
-    window: Window | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> DelayStep:
-        kinds = [k for k in ("duration", "until", "window") if getattr(self, k) is not None]
-        if len(kinds) != 1:
-            raise ValueError("a delay needs exactly one of duration, until and window")
-        if self.offset is not None:
-            if self.until is None:
-                raise ValueError("offset applies only to a delay with until")
-            parse_duration(self.offset.removeprefix("-"))
-        return self
-
-
-class Variant(_Model):
-    """An A/B variant of a send: its template and its share of the run's customers."""
-
-    name: str = Field(min_length=1, max_length=50)
-    template: str = Field(min_length=1, max_length=200)
-    percent: float = Field(gt=0, le=100)
-
-
-class SendStep(_Step):
-    type: Literal["send"]
-    channel: str = Field(min_length=1, max_length=50)
-    template: str | None = Field(default=None, min_length=1, max_length=200)
-    variants: list[Variant] | None = Field(default=None, min_length=2, max_length=MAX_ITEMS)
-    # Extra template variables, and the compliance overrides of docs/delivery.md.
-    data: dict[str, Any] = Field(default_factory=dict)
-    category: Literal["marketing", "transactional"] | None = None
-    group: str | None = None
-    quiet_hours: Annotated[str, Field(pattern=f"^({QUIET_HOURS_PATTERN})?$")] | bool | None = None
-
-    @model_validator(mode="after")
-    def _template_or_variants(self) -> SendStep:
-        if (self.template is None) == (self.variants is None):
-            raise ValueError("a send needs a template, or variants, but not both")
-        if self.variants is not None:
-            _check_percentages("variants", [v.percent for v in self.variants])
-            names = [v.name for v in self.variants]
-            if len(set(names)) != len(names):
-                raise ValueError(f"variant names repeat: {names}")
-        return self
-
-    def templates(self) -> list[str]:
-        return [self.template] if self.template else [v.template for v in self.variants or []]
-
-
-class WaitEvent(EventRule):
-    """One event a wait accepts; ``next`` is where the run goes when it is the one."""
-
-    next: StepId | None = None
-
-
-class WaitStep(_Step):
-    """Wait for any of ``events`` up to ``timeout``. ``since: entry`` also counts matching
-    events received since the run entered, before this step began."""
-
-    type: Literal["wait"]
-    events: list[WaitEvent] = Field(min_length=1, max_length=MAX_ITEMS)
-    timeout: Duration
-    on_timeout: StepId | None = None
-    since: Literal["step", "entry"] = "step"
-
-
-class BranchStep(_Step):
-    type: Literal["branch"]
-    condition: Expr
-    then: StepId
-    else_: StepId | None = Field(default=None, alias="else")
-
-
-class SplitPath(_Model):
-    name: str = Field(min_length=1, max_length=50)
-    percent: float = Field(gt=0, le=100)
-    next: StepId
-
-
-class SplitStep(_Step):
-    """Send each run down one path, at random by ``percent`` (fixed for the run, audited)."""
-
-    type: Literal["split"]
-    paths: list[SplitPath] = Field(min_length=2, max_length=MAX_ITEMS)
-
-    @model_validator(mode="after")
-    def _sum(self) -> SplitStep:
-        _check_percentages("paths", [p.percent for p in self.paths])
-        return self
-
-
-class UpdateTraitsStep(_Step):
-    """Set traits on the customer's profile; each value is an expression (``'"gold"'``)."""
-
-    type: Literal["update_traits"]
-    set: dict[str, Expr] = Field(min_length=1, max_length=MAX_ITEMS)
-
-
-class EmitStep(_Step):
-    """Publish an event for this customer back to NATS: journeys chaining journeys."""
-
-    type: Literal["emit"]
-    event: str = Field(min_length=1, max_length=200)
-    properties: dict[str, Expr] = Field(default_factory=dict, max_length=MAX_ITEMS)
-
-
-class WebhookStep(_Step):
-    """POST a JSON body (each value an expression) to ``url``, signed like the webhook channel."""
-
-    type: Literal["webhook"]
-    url: str = Field(pattern=r"^https?://")
-    body: dict[str, Expr] = Field(default_factory=dict, max_length=MAX_ITEMS)
-
-
-class JumpStep(_Step):
-    """Go back to ``to`` at most ``max`` times per run; after that, go on."""
-
-    type: Literal["jump"]
-    to: StepId
-    max: int = Field(ge=1, le=100)
-
-
-class ExitStep(_Step):
-    type: Literal["exit"]
-    reason: str = Field(default="exit step", max_length=200)
-
-
-Step = Annotated[
-    DelayStep
-    | SendStep
-    | WaitStep
-    | BranchStep
-    | SplitStep
-    | UpdateTraitsStep
-    | EmitStep
-    | WebhookStep
-    | JumpStep
-    | ExitStep,
-    Field(discriminator="type"),
-]
-STEP_TYPES = (
-    "delay",
-    "send",
-    "wait",
-    "branch",
-    "split",
-    "update_traits",
-    "emit",
-    "webhook",
-    "jump",
-    "exit",
-)
-
-
-class JourneyDocument(_Model):
+class JourneyDocument(FrozenModel):
     """A whole declarative journey, as stored and as snapshotted into each run."""
 
     key: Annotated[str, Field(pattern=KEY_PATTERN)]
@@ -332,11 +168,6 @@ class JourneyDocument(_Model):
     def as_json(self) -> dict[str, Any]:
         """The document as stored and snapshotted into runs: what was written, normalised."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def _check_percentages(field: str, values: list[float]) -> None:
-    if abs(sum(values) - 100) > 1e-6:
-        raise ValueError(f"{field} percentages add up to {sum(values):g}, not 100")
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -575,10 +406,3 @@ def _field_path(parts: list[str]) -> str:
     for part in parts:
         out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
     return out
-
-
-def to_timedelta(text: str) -> timedelta:
-    """A validated duration field as a timedelta; an offset may start with ``-``."""
-    if text.startswith("-"):
-        return -parse_duration(text[1:])
-    return parse_duration(text)

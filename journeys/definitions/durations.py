@@ -30,3 +30,10 @@ def parse_duration(text: str) -> timedelta:
     if seconds < 1:
         raise ValueError(f"{text!r}: a duration must be at least one second")
     return timedelta(seconds=seconds)
+
+
+def to_timedelta(text: str) -> timedelta:
+    """A validated duration field as a timedelta; an offset may start with ``-``."""
+    if text.startswith("-"):
+        return -parse_duration(text[1:])
+    return parse_duration(text)
