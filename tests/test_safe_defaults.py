@@ -17,7 +17,7 @@ from journeys.settings import Environment, Settings
 from journeys.store.base import utcnow
 from journeys.store.models import JourneyDefinition
 from tests.conftest import Store, make_settings
-from tests.helpers import start_process
+from tests.support.helpers import start_process
 from workers.dev import _child_env, dev_settings
 
 

@@ -15,7 +15,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from api.main import create_app
 from journeys.settings import Settings
-from tests.helpers import free_port
+from tests.support.helpers import free_port
 from workers.servers import ServerProcess, nats_command, start_server
 
 

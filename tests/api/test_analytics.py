@@ -28,7 +28,7 @@ from journeys.store.models import Conversion
 from journeys.testing import JourneyResult, JourneyTestKit, at
 from tests.api.serving import bearer, make_key
 from tests.conftest import Store
-from tests.helpers import ADA_TRAITS
+from tests.support.helpers import ADA_TRAITS
 
 KEY = "ab-lift"
 CUSTOMERS = 40

@@ -10,7 +10,7 @@ from journeys.settings import Settings
 from journeys.store import customers
 from tests.api.serving import serve
 from tests.conftest import Store
-from tests.helpers import customer_id
+from tests.support.helpers import customer_id
 
 
 async def add_customers(store: Store) -> tuple[str, str, str]:

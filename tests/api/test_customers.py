@@ -26,7 +26,7 @@ from journeys.examples import CartRecovery
 from journeys.settings import Settings
 from journeys.temporal import run_search_attributes, workflow_id
 from tests.conftest import Store
-from tests.helpers import customer_id, eventually, track
+from tests.support.helpers import customer_id, eventually, track
 from workers.worker import build_worker
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

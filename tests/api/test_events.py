@@ -19,7 +19,7 @@ from journeys.ingest.bus import partition_of
 from journeys.settings import Settings
 from tests.api.serving import serve
 from tests.conftest import nats_url_of
-from tests.helpers import customer_id
+from tests.support.helpers import customer_id
 from workers.servers import ServerProcess
 
 # Any partition: `events.<partition>.track.cart_abandoned`.

@@ -23,8 +23,8 @@ from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from tests.api.serving import bearer, make_key
 from tests.conftest import Store
-from tests.helpers import customer_id, eventually, runs_of, track
 from tests.journeys.failing_journeys import FailsBeforeItsFirstWrite
+from tests.support.helpers import customer_id, eventually, runs_of, track
 from workers.router import EventRouter
 from workers.worker import build_worker
 

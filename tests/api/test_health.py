@@ -6,7 +6,7 @@ import httpx
 
 from journeys.settings import Settings
 from tests.api.serving import serve
-from tests.helpers import customer_id, free_port
+from tests.support.helpers import customer_id, free_port
 
 
 async def test_health_ok_when_every_dependency_answers(client: httpx.AsyncClient) -> None:

@@ -26,7 +26,7 @@ from tests.api.conftest import WRITE_KEY
 from tests.api.live import message_ids, serve_http, start_again, stream_messages
 from tests.api.serving import bearer, make_key
 from tests.conftest import Store, stack_settings
-from tests.helpers import customer_id, eventually
+from tests.support.helpers import customer_id, eventually
 from workers.servers import ServerProcess
 
 

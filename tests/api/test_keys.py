@@ -21,7 +21,7 @@ from journeys.store.models import ApiKey, OperatorAction
 from journeys.store.operator_log import actions
 from tests.api.serving import bearer, serve
 from tests.conftest import REPO, Store
-from tests.helpers import eventually
+from tests.support.helpers import eventually
 from workers.keys import ensure_dev_admin_key
 
 

@@ -46,7 +46,7 @@ from journeys.temporal import run_search_attributes, workflow_id
 from tests.api.privacy_journeys import PrivacyWelcome
 from tests.api.serving import serve
 from tests.conftest import Store, stack_settings
-from tests.helpers import customer_id, eventually, free_port, track
+from tests.support.helpers import customer_id, eventually, free_port, track
 from workers.router import Router
 from workers.servers import start_server, temporal_command
 from workers.worker import build_worker

@@ -27,7 +27,7 @@ from journeys.store.models import JourneyRun, OperatorAction
 from journeys.store.operator_log import actions
 from tests.api.serving import bearer, make_key
 from tests.conftest import Store
-from tests.helpers import audit_of, customer_id, deliveries_of, eventually, runs_of, track
+from tests.support.helpers import audit_of, customer_id, deliveries_of, eventually, runs_of, track
 from workers.router import EventRouter
 from workers.worker import build_worker
 

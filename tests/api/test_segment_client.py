@@ -26,8 +26,8 @@ from tests.api.conftest import WRITE_KEY
 from tests.api.live import message_ids, serve_http, stream_messages
 from tests.api.serving import make_key
 from tests.conftest import Store, stack_settings
-from tests.helpers import customer_id, eventually, runs_of
-from tests.pipeline import running_pipeline
+from tests.support.helpers import customer_id, eventually, runs_of
+from tests.support.pipeline import running_pipeline
 
 
 def send_with_segment(

@@ -26,7 +26,8 @@ from tests.api.test_tracking import path_of
 from tests.api.test_webhooks import post_sendgrid, sg_event
 from tests.api.timeline_journeys import KEY, TimelineTour
 from tests.conftest import Store
-from tests.helpers import (
+from tests.journeys.test_webhook_signatures import SendGridSigner
+from tests.support.helpers import (
     ADA_TRAITS,
     audit_of,
     customer_id,
@@ -34,7 +35,6 @@ from tests.helpers import (
     eventually,
     journey_outcome,
 )
-from tests.journeys.test_webhook_signatures import SendGridSigner
 from workers.router import EventRouter
 from workers.worker import build_worker
 

@@ -25,8 +25,8 @@ from journeys.settings import Settings
 from journeys.store.models import Delivery, JourneyRun
 from tests.api.serving import serve
 from tests.conftest import Store, nats_url_of
-from tests.helpers import customer_id
 from tests.journeys.test_webhook_signatures import SendGridSigner
+from tests.support.helpers import customer_id
 from workers.servers import ServerProcess
 
 TWILIO_TOKEN = "twilio-test-auth-token"

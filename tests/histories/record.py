@@ -36,9 +36,9 @@ from journeys.store.db import create_engine, create_sessions
 from journeys.store.definitions import publish, save_draft
 from journeys.temporal import ensure_search_attributes, watcher_id, workflow_id
 from tests.conftest import make_settings, start_temporal
-from tests.helpers import customer_id, track
 from tests.journeys.sample_journeys import WinBack
 from tests.journeys.test_definition_steps import TOUR
+from tests.support.helpers import customer_id, track
 from workers.migrate import upgrade_async
 from workers.router import EventRouter
 from workers.worker import build_worker

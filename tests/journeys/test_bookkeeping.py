@@ -23,7 +23,7 @@ from journeys.temporal import workflow_id
 from journeys.workflow_ids import run_search_attributes
 from journeys.workflows.changes import ONE_BOOKKEEPING_WRITE
 from tests.conftest import Store
-from tests.helpers import audit_of, customer_id, journey_outcome, runs_of, track
+from tests.support.helpers import audit_of, customer_id, journey_outcome, runs_of, track
 from workers.router import EventRouter
 
 

@@ -24,7 +24,8 @@ from journeys.store import templates
 from journeys.temporal import workflow_id
 from journeys.testing import JourneyTestKit
 from tests.conftest import Store
-from tests.helpers import (
+from tests.journeys.channels.servers import serve_app
+from tests.support.helpers import (
     audit_of,
     customer_id,
     deliveries_of,
@@ -33,7 +34,6 @@ from tests.helpers import (
     runs_of,
     track,
 )
-from tests.journeys.channels.servers import serve_app
 from workers.router import EventRouter
 
 STOP = CancelRequest(actor="Grace Ops", reason="wrong audience", key_id="k1")

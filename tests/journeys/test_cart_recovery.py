@@ -14,7 +14,14 @@ from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
 from journeys.temporal import workflow_id
 from tests.conftest import Store
-from tests.helpers import audit_of, customer_id, deliveries_of, journey_outcome, runs_of, track
+from tests.support.helpers import (
+    audit_of,
+    customer_id,
+    deliveries_of,
+    journey_outcome,
+    runs_of,
+    track,
+)
 from workers.router import EventRouter
 from workers.worker import build_worker
 

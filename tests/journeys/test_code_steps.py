@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from journeys.store import customers
 from journeys.testing import JourneyTestKit, at
-from tests.helpers import ADA_TRAITS, ON_TIME, on_time
 from tests.journeys.channels.servers import hook_receiver, serve_app
 from tests.journeys.step_journeys import CodeAB, CodeSinceEntry, CodeTour, CodeUntil, CodeWebhook
 from tests.journeys.test_definition_steps import TOUR_AUDIT, TOUR_TIMELINE
+from tests.support.helpers import ADA_TRAITS, ON_TIME, on_time
 
 
 async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:

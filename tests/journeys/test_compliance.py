@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.store.models import Consent, Customer, Delivery, JourneyRun, Suppression
     from journeys.temporal import workflow_id
     from tests.conftest import Store, new_time_skipping
-    from tests.helpers import (
+    from tests.support.helpers import (
         audit_of,
         customer_id,
         deliveries_of,

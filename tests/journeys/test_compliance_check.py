@@ -24,7 +24,7 @@ from journeys.contracts import (
 from journeys.delivery.compliance import Policy
 from journeys.store import consent, customers
 from tests.conftest import Store, make_settings
-from tests.helpers import customer_id, deliveries_of, run_row
+from tests.support.helpers import customer_id, deliveries_of, run_row
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 CAP = 3

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 from journeys.store import customers
 from journeys.testing import JourneyTestKit, at
-from tests.helpers import ADA_TRAITS, ON_TIME, on_time
 from tests.journeys.channels.servers import hook_receiver, serve_app
+from tests.support.helpers import ADA_TRAITS, ON_TIME, on_time
 
 TOUR: dict[str, Any] = {
     "key": "def-tour",

@@ -34,9 +34,9 @@ from journeys.store.models import Delivery
 from journeys.temporal import workflow_id
 from journeys.workflows.dsl import Journey
 from tests.conftest import Store
-from tests.helpers import audit_of, customer_id, deliveries_of, journey_outcome, track
 from tests.journeys.channels.servers import serve_app
 from tests.journeys.sample_journeys import DeliveryProbe
+from tests.support.helpers import audit_of, customer_id, deliveries_of, journey_outcome, track
 from workers.router import EventRouter
 from workers.worker import build_worker
 

@@ -13,7 +13,7 @@ from journeys.contracts import EmitRequest, RunRef
 from journeys.delivery.channels.webhook import WebhookProvider
 from journeys.ingest import bus
 from tests.conftest import Store, stack_settings
-from tests.helpers import customer_id
+from tests.support.helpers import customer_id
 
 
 async def test_an_emitted_event_is_published_once(store: Store, fresh_nats_url: str) -> None:

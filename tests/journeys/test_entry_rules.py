@@ -9,7 +9,7 @@ from typing import Any
 
 from journeys.store.definitions import set_status
 from journeys.testing import JourneyTestKit, at
-from tests.helpers import ADA_TRAITS, track
+from tests.support.helpers import ADA_TRAITS, track
 
 
 def cart_journey(key: str, *, entry: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from journeys.contracts import (
 from journeys.delivery.templates_catalog import TemplateCatalog
 from journeys.store.models import AuditEvent, JourneyState
 from tests.conftest import Store
-from tests.helpers import customer_id
+from tests.support.helpers import customer_id
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 

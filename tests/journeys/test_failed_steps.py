@@ -21,9 +21,9 @@ from journeys.insight.timeline import run_timeline
 from journeys.store.models import JourneyRun
 from journeys.store.runs import ACTIVE, count_runs, run_filter
 from journeys.testing import JourneyTestKit, at
-from tests.helpers import ADA_TRAITS, audit_of, customer_id, runs_of, track
 from tests.journeys.channels.servers import hook_receiver, serve_app
 from tests.journeys.failing_journeys import FailsBeforeItsFirstWrite, RefusedHook
+from tests.support.helpers import ADA_TRAITS, audit_of, customer_id, runs_of, track
 
 SECRET = "a-test-signing-key-of-32-chars.."
 

@@ -22,7 +22,8 @@ from journeys.store import customers
 from journeys.temporal import watcher_id, workflow_id
 from journeys.workflows.dsl import Journey
 from tests.conftest import Store, new_time_skipping
-from tests.helpers import (
+from tests.journeys.sample_journeys import WinBack
+from tests.support.helpers import (
     customer_id,
     deliveries_of,
     eventually,
@@ -30,7 +31,6 @@ from tests.helpers import (
     runs_of,
     track,
 )
-from tests.journeys.sample_journeys import WinBack
 from workers.router import EventRouter
 from workers.worker import build_worker
 

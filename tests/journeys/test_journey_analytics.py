@@ -49,8 +49,8 @@ from journeys.store.definitions import publish, save_draft
 from journeys.temporal import workflow_id
 from journeys.testing import JourneyTestKit, TimelineEvent, at
 from tests.conftest import Store
-from tests.helpers import ADA_TRAITS
 from tests.journeys.funnel_journeys import CodeFunnel
+from tests.support.helpers import ADA_TRAITS
 
 KEY = "ab-cart"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -17,8 +17,8 @@ from journeys.registry import register_code_journeys
 from journeys.temporal import workflow_id
 from journeys.workflows.dsl import Journey
 from tests.conftest import Store
-from tests.helpers import audit_of, customer_id, deliveries_of, journey_outcome, track
 from tests.journeys.sample_journeys import TemplateProbe, UndeclaredWait
+from tests.support.helpers import audit_of, customer_id, deliveries_of, journey_outcome, track
 from workers.router import EventRouter
 from workers.worker import build_worker
 

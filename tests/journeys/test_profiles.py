@@ -7,7 +7,7 @@ import asyncio
 from journeys.store import customers
 from journeys.store.models import Customer
 from tests.conftest import Store
-from tests.helpers import customer_id
+from tests.support.helpers import customer_id
 
 
 async def test_two_writers_creating_one_profile_both_merge_into_it(store: Store) -> None:

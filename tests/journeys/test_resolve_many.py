@@ -6,7 +6,7 @@ from __future__ import annotations
 from journeys.store import customers
 from journeys.store.models import CustomerAlias
 from tests.conftest import Store
-from tests.helpers import customer_id
+from tests.support.helpers import customer_id
 
 
 async def test_resolving_many_ids_agrees_with_resolving_each(store: Store) -> None:

@@ -20,7 +20,7 @@ from journeys.delivery.templates_catalog import TemplateCatalog
 from journeys.store import customers, templates
 from journeys.store.templates import Content
 from tests.conftest import Store
-from tests.helpers import customer_id, run_row
+from tests.support.helpers import customer_id, run_row
 
 T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
 

@@ -38,7 +38,7 @@ from journeys.store import customers
 from journeys.store.models import Delivery, DeliveryEvent
 from journeys.temporal import workflow_id
 from tests.conftest import Store, make_settings
-from tests.helpers import customer_id, deliveries_of, track
+from tests.support.helpers import customer_id, deliveries_of, track
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 KEY = "tour"

@@ -9,8 +9,8 @@ time-skipping Temporal server, the worker, a receiver that would accept any priv
 from __future__ import annotations
 
 from journeys.testing import JourneyTestKit, at
-from tests.helpers import ADA_TRAITS, customer_id
 from tests.journeys.channels.servers import hook_receiver, serve_app
+from tests.support.helpers import ADA_TRAITS, customer_id
 
 
 async def test_a_webhook_step_without_its_secret_sends_nothing_and_says_why() -> None:

@@ -26,7 +26,7 @@ from journeys.store.audiences import create_import
 from journeys.store.models import AuditEvent, JourneyRun, OperatorAction
 from tests.api.serving import serve
 from tests.conftest import Store, stack_settings
-from tests.helpers import eventually
+from tests.support.helpers import eventually
 from workers.worker import build_worker
 
 CAPPED: dict[str, Any] = {

@@ -28,8 +28,15 @@ from journeys.ingest.routing import load_index
 from journeys.store import templates as template_store
 from journeys.temporal import workflow_id
 from tests.conftest import Store
-from tests.helpers import audit_of, customer_id, deliveries_of, eventually, start_process, track
 from tests.journeys.channels.servers import serve_app
+from tests.support.helpers import (
+    audit_of,
+    customer_id,
+    deliveries_of,
+    eventually,
+    start_process,
+    track,
+)
 from workers.router import EventRouter
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.conftest import REPO
-from tests.helpers import customer_id, eventually, free_port
+from tests.support.helpers import customer_id, eventually, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from journeys.ingest import bus
 from journeys.ingest.events import Event
 from tests.conftest import Store, stack_settings
-from tests.helpers import eventually, start_process
+from tests.support.helpers import eventually, start_process
 from workers.logs import EscapeControls, escape_controls
 
 FORGED = "12:00:00 router ERROR  journeys.router: admin key leaked"

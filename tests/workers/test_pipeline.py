@@ -12,8 +12,8 @@ from journeys.ingest import bus
 from journeys.settings import Settings
 from journeys.temporal import JOURNEY_KEY, workflow_id
 from tests.conftest import Store, stack_settings
-from tests.helpers import customer_id, eventually, runs_of, track
-from tests.pipeline import running_pipeline
+from tests.support.helpers import customer_id, eventually, runs_of, track
+from tests.support.pipeline import running_pipeline
 
 
 @pytest.fixture

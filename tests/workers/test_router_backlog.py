@@ -22,7 +22,7 @@ from temporalio.client import Client
 from journeys.ingest import bus
 from journeys.settings import Settings
 from tests.conftest import Store, stack_settings
-from tests.helpers import customer_id, eventually, track
+from tests.support.helpers import customer_id, eventually, track
 from workers.router import Router
 
 ACK_WAIT_SECONDS = 60.0

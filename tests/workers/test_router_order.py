@@ -20,7 +20,7 @@ from journeys.ingest import bus
 from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from tests.conftest import Store, stack_settings
-from tests.helpers import customer_id, eventually, runs_of, track
+from tests.support.helpers import customer_id, eventually, runs_of, track
 from workers.router import Router
 from workers.worker import build_worker
 

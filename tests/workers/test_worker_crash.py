@@ -24,7 +24,7 @@ from journeys.settings import Settings
 from journeys.store.models import JourneyDefinition
 from journeys.temporal import workflow_id
 from tests.conftest import Store
-from tests.helpers import (
+from tests.support.helpers import (
     audit_of,
     customer_id,
     deliveries_of,

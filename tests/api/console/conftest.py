@@ -27,7 +27,7 @@ from journeys.store.models import JourneyRun
 from tests.api.live import serve_http
 from tests.api.serving import serve
 from tests.conftest import REPO, Store, stack_settings
-from tests.pipeline import Pipeline, running_pipeline
+from tests.support.pipeline import Pipeline, running_pipeline
 
 ARTIFACTS = REPO / ".artifacts" / "console"
 CHROMIUM = "/usr/bin/chromium"

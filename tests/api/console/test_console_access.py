@@ -14,7 +14,7 @@ from journeys.delivery.templates_catalog import seed_templates
 from journeys.store.customers import merge_traits
 from tests.api.console.conftest import new_key
 from tests.conftest import Store
-from tests.helpers import customer_id
+from tests.support.helpers import customer_id
 
 TOKEN = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 

@@ -23,8 +23,8 @@ from journeys.ingest.events import Event
 from journeys.store.models import JourneyRun, OperatorAction
 from tests.api.console.conftest import Shots, new_key
 from tests.conftest import Store
-from tests.helpers import deliveries_of, eventually, runs_of
-from tests.pipeline import Pipeline
+from tests.support.helpers import deliveries_of, eventually, runs_of
+from tests.support.pipeline import Pipeline
 
 
 @dataclass(frozen=True)

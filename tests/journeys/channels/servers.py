@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 from journeys.settings import Settings
-from tests.helpers import free_port
+from tests.support.helpers import free_port
 
 
 @asynccontextmanager

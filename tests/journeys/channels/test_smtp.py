@@ -20,8 +20,8 @@ from journeys.delivery.channels import (
 )
 from journeys.delivery.channels.smtp import SmtpProvider
 from journeys.ingest.tracking import verify_click_token, verify_open_token
-from tests.helpers import free_port
 from tests.journeys.channels.servers import settings
+from tests.support.helpers import free_port
 
 # Recipients the server refuses, with the reply it gives.
 REPLIES = {

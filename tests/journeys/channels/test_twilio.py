@@ -19,8 +19,8 @@ from journeys.delivery.channels import (
     RetryableDeliveryError,
 )
 from journeys.delivery.channels.twilio import TwilioProvider
-from tests.helpers import free_port
 from tests.journeys.channels.servers import serve_app, settings
+from tests.support.helpers import free_port
 
 SID = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "twilio-auth-token"
