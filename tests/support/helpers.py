@@ -153,7 +153,7 @@ def start_process(
         return subprocess.Popen(
             [sys.executable, "-m", "workers.cli", command],
             env=env,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=Path(__file__).resolve().parents[2],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
