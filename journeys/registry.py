@@ -7,10 +7,10 @@ import pkgutil
 
 from sqlalchemy import select
 
-from journeys.definitions.document import KIND_CODE
 from journeys.store.base import utcnow
 from journeys.store.db import Sessions
 from journeys.store.models import JourneyDefinition, JourneyState
+from journeys.vocabulary import JourneyKind, JourneyStatus
 from journeys.workflows.dsl import Journey, registered_journeys
 
 
@@ -33,14 +33,21 @@ async def register_code_journeys(sessions: Sessions, journeys: list[type[Journey
         for cls in journeys:
             spec = cls.spec
             if await session.get(JourneyState, spec.key) is None:
-                session.add(JourneyState(key=spec.key, kind=KIND_CODE, status="active", entries=0))
+                session.add(
+                    JourneyState(
+                        key=spec.key,
+                        kind=JourneyKind.CODE,
+                        status=JourneyStatus.ACTIVE,
+                        entries=0,
+                    )
+                )
             row = await session.scalar(
                 select(JourneyDefinition).where(
                     JourneyDefinition.key == spec.key, JourneyDefinition.version == spec.version
                 )
             )
             if row is None:
-                row = JourneyDefinition(key=spec.key, version=spec.version, kind="code")
+                row = JourneyDefinition(key=spec.key, version=spec.version, kind=JourneyKind.CODE)
                 session.add(row)
             row.workflow_type = spec.workflow_type
             row.trigger_event = spec.trigger
@@ -51,6 +58,6 @@ async def register_code_journeys(sessions: Sessions, journeys: list[type[Journey
             # The goal event too: a running journey must hear it to record its conversion.
             row.listens_to = [name for name in spec.signalled_by if name not in spec.exit_on]
             row.description = spec.description
-            row.status = "active"
+            row.status = JourneyStatus.ACTIVE
             row.document = spec.document()
             row.published_at = row.published_at or utcnow()

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from journeys.activities.runs import add_audit_once
+from journeys.audit import Compliance
 from journeys.contracts import (
     ACTIVITY_CHECK_SEND,
     DEFER,
@@ -44,6 +45,7 @@ from journeys.delivery.compliance import (
 from journeys.store import consent, customers
 from journeys.store.db import Sessions
 from journeys.store.models import Customer, Delivery
+from journeys.vocabulary import AuditKind, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ class ComplianceActivities:
             if existing is not None:
                 # A retry of a check that concluded the step: the same answer. (A row written by
                 # the send activity is returned by it as it is.)
-                if existing.status == "skipped":
+                if existing.status == DeliveryStatus.SKIPPED:
                     return ComplianceDecision(SKIP, existing.reason, "", delivery_id=existing.id)
                 return ComplianceDecision(SEND, "already handed to the send activity", "")
             facts = await self._facts(session, check, identity)
@@ -94,7 +96,7 @@ class ComplianceActivities:
                     session,
                     _audit(
                         request,
-                        "deferred",
+                        AuditKind.DEFERRED,
                         verdict,
                         until=verdict.until.isoformat(),
                         timezone=facts.timezone.key,
@@ -153,10 +155,12 @@ class ComplianceActivities:
 
 async def _record_skip(session: AsyncSession, request: SendRequest, verdict: Verdict) -> int:
     """The step's delivery row, ``skipped`` with the reason, and its audit row."""
-    delivery = _delivery_row(request, "skipped", verdict.reason)
+    delivery = _delivery_row(request, DeliveryStatus.SKIPPED, verdict.reason)
     session.add(delivery)
     await session.flush()
-    await add_audit_once(session, _audit(request, "skipped", verdict, delivery_id=delivery.id))
+    await add_audit_once(
+        session, _audit(request, AuditKind.SKIPPED, verdict, delivery_id=delivery.id)
+    )
     return delivery.id
 
 
@@ -164,13 +168,13 @@ async def _record_claim(session: AsyncSession, request: SendRequest, verdict: Ve
     """The step's delivery row, ``allowed``: it counts towards the frequency cap from this
     transaction's commit on, and the send activity takes it over. Not audited: the send
     activity audits the step's outcome at the same ``seq``."""
-    delivery = _delivery_row(request, consent.ALLOWED, verdict.reason)
+    delivery = _delivery_row(request, DeliveryStatus.ALLOWED, verdict.reason)
     session.add(delivery)
     await session.flush()
     return delivery.id
 
 
-def _delivery_row(request: SendRequest, status: str, reason: str) -> Delivery:
+def _delivery_row(request: SendRequest, status: DeliveryStatus, reason: str) -> Delivery:
     return Delivery(
         run_id=request.run.run_id,
         customer_id=request.run.customer_id,
@@ -185,7 +189,26 @@ def _delivery_row(request: SendRequest, status: str, reason: str) -> Delivery:
     )
 
 
-def _audit(request: SendRequest, kind: str, verdict: Verdict, **data: Any) -> AuditRecord:
+def _audit(
+    request: SendRequest,
+    kind: AuditKind,
+    verdict: Verdict,
+    *,
+    delivery_id: int | None = None,
+    until: str | None = None,
+    timezone: str | None = None,
+) -> AuditRecord:
+    """A skip's or a deferral's audit row: its payload a :class:`Compliance`."""
+    decided = Compliance(
+        channel=request.channel,
+        template=request.template,
+        category=request.category,
+        group=request.group,
+        compliance=verdict.code,
+        delivery_id=delivery_id,
+        until=until,
+        timezone=timezone,
+    )
     return AuditRecord(
         run=request.run,
         seq=request.seq,
@@ -193,12 +216,5 @@ def _audit(request: SendRequest, kind: str, verdict: Verdict, **data: Any) -> Au
         reason=verdict.reason,
         occurred_at=request.requested_at,
         step=request.step,
-        data={
-            "channel": request.channel,
-            "template": request.template,
-            "category": request.category,
-            "group": request.group,
-            "compliance": verdict.code,
-            **data,
-        },
+        data=decided.data(),
     )

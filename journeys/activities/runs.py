@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from journeys.audit import Ended
 from journeys.contracts import (
     ACTIVITY_RECORD_AUDIT,
     ACTIVITY_RECORD_ENTRY,
@@ -34,6 +35,7 @@ from journeys.definitions.durations import parse_duration
 from journeys.store import customers
 from journeys.store.db import Sessions
 from journeys.store.models import AuditEvent, JourneyRun, JourneyState
+from journeys.vocabulary import AuditKind, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ class RunActivities:
                     journey_key=run.journey_key,
                     journey_version=run.journey_version,
                     customer_id=run.customer_id,
-                    status="active" if refusal is None else "not_entered",
+                    status=RunStatus.ACTIVE if refusal is None else RunStatus.NOT_ENTERED,
                     reason=refusal or "",
                     trigger_event=record.trigger.name,
                     trigger_message_id=record.trigger.message_id,
@@ -145,16 +147,16 @@ class RunActivities:
                 AuditRecord(
                     run=record.run,
                     seq=record.seq,
-                    kind=outcome.status,
+                    kind=AuditKind(outcome.status),
                     reason=outcome.reason,
                     occurred_at=outcome.ended_at,
-                    data=with_step({"messages_sent": outcome.messages_sent}, record.step),
+                    data=with_step(Ended(outcome.messages_sent).data(), record.step),
                 ),
             )
 
 
 def _entry_result(run: JourneyRun) -> EntryResult:
-    if run.status == "not_entered":
+    if run.status == RunStatus.NOT_ENTERED:
         return EntryResult(entered=False, reason=run.reason)
     return EntryResult(entered=True, holdout=run.holdout)
 
@@ -171,7 +173,7 @@ async def entry_refusal(session: AsyncSession, record: EntryRecord, rules: Entry
             JourneyRun.journey_key == run.journey_key,
             JourneyRun.customer_id == run.customer_id,
             JourneyRun.id != run.run_id,
-            JourneyRun.status != "not_entered",
+            JourneyRun.status != RunStatus.NOT_ENTERED,
         )
         .order_by(JourneyRun.started_at.desc())
         .limit(1)

@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from journeys.activities.runs import add_audit_once
+from journeys.audit import Message
 from journeys.contracts import (
     ACTIVITY_SEND,
     AuditRecord,
@@ -38,11 +39,14 @@ from journeys.delivery.channels import (
 from journeys.delivery.rendering import RenderedTemplate, TemplateError
 from journeys.delivery.templates_catalog import TemplateCatalog
 from journeys.store import customers
-from journeys.store.consent import ALLOWED
 from journeys.store.db import Sessions
 from journeys.store.models import Delivery
+from journeys.vocabulary import AuditKind, DeliveryStatus
 
 log = logging.getLogger(__name__)
+# Delivery rows a send attempt may still act on: being sent (an earlier attempt died), refused
+# for now by the provider, or let through by the compliance check.
+_IN_HAND = (DeliveryStatus.SENDING, DeliveryStatus.RETRYING, DeliveryStatus.ALLOWED)
 
 
 class SendActivities:
@@ -90,7 +94,7 @@ class SendActivities:
         run = request.run
         async with self.sessions() as session:
             existing = await _delivery(session, run.run_id, request.step)
-            if existing is not None and existing.status not in ("sending", "retrying", ALLOWED):
+            if existing is not None and existing.status not in _IN_HAND:
                 return _result(existing)
             customer = await customers.profile(session, run.customer_id)
             traits = dict(customer.traits) if customer else {}
@@ -107,29 +111,33 @@ class SendActivities:
                 version=existing.template_version if existing is not None else None,
             )
         except TemplateError as err:
-            return await self._conclude(request, "failed", f"template error: {err}", None, None)
+            return await self._conclude(
+                request, DeliveryStatus.FAILED, f"template error: {err}", None, None
+            )
         if provider is None:
             reason = f"no provider configured for channel {request.channel!r}"
-            return await self._conclude(request, "failed", reason, None, None)
+            return await self._conclude(request, DeliveryStatus.FAILED, reason, None, None)
         if not recipient:
             # A provider with a configured target (the webhook URL) serves profiles without one.
             recipient = getattr(provider, "default_recipient", None)
         if not recipient:
             reason = f"no {address_trait} on the customer's profile"
-            return await self._conclude(request, "skipped", reason, None, None)
+            return await self._conclude(request, DeliveryStatus.SKIPPED, reason, None, None)
 
-        if existing is not None and existing.status == "sending":
+        if existing is not None and existing.status == DeliveryStatus.SENDING:
             reason = (
                 f"an earlier attempt stopped while handing the message to {existing.provider}; "
                 "not sent again, so it cannot arrive twice"
             )
-            return await self._conclude(request, "unconfirmed", reason, existing.id, None)
+            return await self._conclude(
+                request, DeliveryStatus.UNCONFIRMED, reason, existing.id, None
+            )
         if existing is None:
             claimed = await self._claim(request, provider.name, str(recipient), rendered)
-        elif existing.status == ALLOWED:
+        elif existing.status == DeliveryStatus.ALLOWED:
             # The compliance check's claim on a capped send: take it over as a fresh claim.
             claimed = await self._take_over(existing, provider.name, str(recipient), rendered)
-        elif await self._mark(existing.id, "retrying", "sending", ""):
+        elif await self._mark(existing.id, DeliveryStatus.RETRYING, DeliveryStatus.SENDING, ""):
             claimed = existing
         else:
             claimed = None
@@ -159,7 +167,7 @@ class SendActivities:
         except PermanentDeliveryError as err:
             reason = f"{err.kind}: {err.reason}"
             return await self._conclude(
-                request, "failed", reason, delivery.id, None, data={"error_kind": err.kind}
+                request, DeliveryStatus.FAILED, reason, delivery.id, None, error_kind=err.kind
             )
         except RetryableDeliveryError as err:
             log.warning(
@@ -171,7 +179,9 @@ class SendActivities:
             )
             # Nothing went out: the next attempt may send. If this write is lost, the row stays
             # ``sending`` and the next attempt concludes ``unconfirmed``: lost, never doubled.
-            await self._mark(delivery.id, "sending", "retrying", err.reason)
+            await self._mark(
+                delivery.id, DeliveryStatus.SENDING, DeliveryStatus.RETRYING, err.reason
+            )
             delay = timedelta(seconds=err.retry_after) if err.retry_after is not None else None
             raise ApplicationError(
                 err.reason, type="RetryableDeliveryError", next_retry_delay=delay
@@ -179,14 +189,16 @@ class SendActivities:
         reason = f"{request.channel} {request.template} v{rendered.version} sent to {recipient}"
         return await self._conclude(
             request,
-            "sent",
+            DeliveryStatus.SENT,
             reason,
             delivery.id,
             receipt.provider_message_id,
-            data={"template_version": rendered.version},
+            template_version=rendered.version,
         )
 
-    async def _mark(self, delivery_id: int, expected: str, status: str, reason: str) -> bool:
+    async def _mark(
+        self, delivery_id: int, expected: DeliveryStatus, status: DeliveryStatus, reason: str
+    ) -> bool:
         """Move a delivery from ``expected`` to ``status``; False if it was not ``expected``."""
         async with self.sessions.begin() as session:
             changed = await session.execute(
@@ -216,9 +228,9 @@ class SendActivities:
         async with self.sessions.begin() as session:
             changed = await session.execute(
                 update(Delivery)
-                .where(Delivery.id == claim.id, Delivery.status == ALLOWED)
+                .where(Delivery.id == claim.id, Delivery.status == DeliveryStatus.ALLOWED)
                 .values(
-                    status="sending",
+                    status=DeliveryStatus.SENDING,
                     reason="",
                     provider=provider,
                     recipient=recipient,
@@ -233,15 +245,16 @@ class SendActivities:
     async def _conclude(
         self,
         request: SendRequest,
-        status: str,
+        status: DeliveryStatus,
         reason: str,
         delivery_id: int | None,
         provider_message_id: str | None,
         *,
-        data: dict[str, Any] | None = None,
+        error_kind: str | None = None,
+        template_version: int | None = None,
     ) -> SendResult:
-        """Record the step's outcome: the delivery row and its audit row, in one transaction;
-        ``data`` adds to the audit row's data (e.g. a permanent failure's ``error_kind``)."""
+        """Record the step's outcome: the delivery row and its audit row (its payload a
+        :class:`Message`), in one transaction."""
         run = request.run
         async with self.sessions.begin() as session:
             delivery = (
@@ -253,7 +266,7 @@ class SendActivities:
                 provider = self.providers.get(request.channel)
                 delivery = _new_delivery(request, provider.name if provider else "none")
                 session.add(delivery)
-            if delivery.status == "sent" and status != "sent":
+            if delivery.status == DeliveryStatus.SENT and status != DeliveryStatus.SENT:
                 # A zombie attempt (timed out, still running) delivered meanwhile: sent stands.
                 return _result(delivery)
             delivery.status = status
@@ -265,20 +278,21 @@ class SendActivities:
                 AuditRecord(
                     run=run,
                     seq=request.seq,
-                    kind=status,
+                    kind=AuditKind(status),
                     reason=reason,
                     occurred_at=request.requested_at,
                     step=request.step,
-                    data={
-                        "delivery_id": delivery.id,
-                        "channel": request.channel,
-                        "template": request.template,
-                        "provider_message_id": provider_message_id,
-                        **(data or {}),
-                    },
+                    data=Message(
+                        delivery.id,
+                        request.channel,
+                        request.template,
+                        provider_message_id,
+                        error_kind=error_kind,
+                        template_version=template_version,
+                    ).data(),
                 ),
             )
-            if status != "sent":
+            if status != DeliveryStatus.SENT:
                 log.info("step %s of %s %s: %s", request.step, run.workflow_id, status, reason)
             return _result(delivery)
 
@@ -309,7 +323,7 @@ def _new_delivery(
         subject=rendered.subject if rendered else None,
         body=rendered.text if rendered else None,
         html=rendered.html if rendered else None,
-        status="sending",
+        status=DeliveryStatus.SENDING,
         reason="",
         category=request.category,
         requested_at=request.requested_at,

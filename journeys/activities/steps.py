@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from journeys.activities.runs import add_audit_once
+from journeys.audit import Converted, TraitsUpdated
 from journeys.contracts import (
     ACTIVITY_CUSTOMER_TRAITS,
     ACTIVITY_EMIT,
@@ -42,6 +43,7 @@ from journeys.settings import Settings
 from journeys.store import customers
 from journeys.store.db import Sessions
 from journeys.store.models import Conversion
+from journeys.vocabulary import AuditKind
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +90,10 @@ class StepActivities:
                 AuditRecord(
                     run=update.run,
                     seq=update.seq,
-                    kind="traits_updated",
+                    kind=AuditKind.TRAITS_UPDATED,
                     reason="set " + ", ".join(sorted(update.traits)),
                     occurred_at=update.occurred_at,
-                    data=with_step({"traits": update.traits}, update.step),
+                    data=with_step(TraitsUpdated(update.traits).data(), update.step),
                 ),
             )
 
@@ -171,10 +173,10 @@ class StepActivities:
                     AuditRecord(
                         run=run,
                         seq=record.seq,
-                        kind="converted",
+                        kind=AuditKind.CONVERTED,
                         reason=f"converted on {event.name}{revenue}",
                         occurred_at=event.timestamp,
-                        data={"message_id": event.message_id, "revenue": record.revenue},
+                        data=Converted(event.message_id, record.revenue).data(),
                     ),
                 )
         except IntegrityError:

@@ -34,9 +34,10 @@ from journeys.contracts import (
     JourneyEvent,
 )
 from journeys.settings import Settings
+from journeys.vocabulary import ConsentStatus
 
-OPTED_IN = "opted_in"
-OPTED_OUT = "opted_out"
+OPTED_IN = ConsentStatus.OPTED_IN
+OPTED_OUT = ConsentStatus.OPTED_OUT
 
 # Suppression reasons, and what each blocks.
 HARD_BOUNCE = "hard_bounce"
@@ -242,8 +243,8 @@ class Facts:
     channel: str
     category: str
     group: str | None = None
-    channel_consent: str | None = None
-    group_consent: str | None = None
+    channel_consent: ConsentStatus | None = None
+    group_consent: ConsentStatus | None = None
     suppressions: tuple[SuppressionHit, ...] = ()
     timezone: ZoneInfo = _UTC
     quiet_hours: QuietHours | None = None

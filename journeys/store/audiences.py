@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from journeys.audiences import RUNNING, AudienceProgress
+from journeys.audiences import AudienceProgress
 from journeys.store.base import utcnow
 from journeys.store.models import AudienceImport
+from journeys.vocabulary import ImportStatus
 
 
 async def create_import(
@@ -22,7 +23,7 @@ async def create_import(
     row = AudienceImport(
         id=import_id,
         journey_key=journey_key,
-        status=RUNNING,
+        status=ImportStatus.RUNNING,
         total=total,
         entered=0,
         skipped=0,
@@ -58,9 +59,10 @@ async def record_progress(
     import_id: str,
     progress: AudienceProgress,
     *,
-    status: str = RUNNING,
+    status: ImportStatus | str = ImportStatus.RUNNING,
 ) -> None:
     """Write the counts as they are now; an import that has ended gets its end time."""
+    status = ImportStatus(status)
     row = await session.get(AudienceImport, import_id, populate_existing=True)
     if row is None:
         return
@@ -69,5 +71,5 @@ async def record_progress(
     row.failed = progress.failed
     row.errors = list(progress.errors)
     row.status = status
-    if status != RUNNING and row.finished_at is None:
+    if status != ImportStatus.RUNNING and row.finished_at is None:
         row.finished_at = utcnow()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, func
+from sqlalchemy import JSON, DateTime, MetaData, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -21,6 +22,8 @@ NAMING_CONVENTION = {
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -44,6 +47,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Vocabulary(TypeDecorator[E]):
+    """A status or kind column: the ``StrEnum``'s value in a ``String`` (no database enum, so
+    adding a member needs no migration), read back as its member.
+
+    A value no member has (a row written by a newer version of the code) reads as its string,
+    which still compares and serialises as the value it is.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, vocabulary: type[E], length: int) -> None:
+        super().__init__(length)
+        self.vocabulary = vocabulary
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        if value is None:
+            return None
+        known = value in self.vocabulary._value2member_map_
+        member: E = self.vocabulary(value) if known else value
+        return member
 
 
 def utcnow() -> datetime:

@@ -36,6 +36,7 @@ from journeys.delivery.compliance import (
 from journeys.ingest.webhooks import names
 from journeys.store import customers
 from journeys.store.models import Consent, Delivery, JourneyRun, Suppression
+from journeys.vocabulary import ConsentStatus, DeliveryStatus, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,7 @@ CONSENT_EVENTS = frozenset(
     }
 )
 # Deliveries that did not go out, and so do not count towards a frequency cap.
-_NOT_SENT = ("skipped", "failed")
-# The status of the delivery row the compliance check writes for a marketing send it let
-# through under a frequency cap: the claim on one of the cap's messages, which the send
-# activity then takes over (``sending``, ``sent``, ...). It counts towards the cap at once.
-ALLOWED = "allowed"
+_NOT_SENT = (DeliveryStatus.SKIPPED, DeliveryStatus.FAILED)
 
 
 @dataclass
@@ -102,7 +99,7 @@ async def set_consent(
     customer_id: str,
     kind: str,
     name: str,
-    status: str,
+    status: ConsentStatus,
     *,
     at: datetime,
     source: str,
@@ -137,7 +134,7 @@ async def set_consent(
 
 async def consent_status(
     session: AsyncSession, customer_ids: Sequence[str], channel: str, group: str | None
-) -> tuple[str | None, str | None]:
+) -> tuple[ConsentStatus | None, ConsentStatus | None]:
     """(channel status, group status) of the customer known by ``customer_ids`` (their id and
     aliases), ``None`` where nothing is recorded; the latest record of any of the ids wins."""
     subjects = [(CHANNEL, channel)] + ([(GROUP, group)] if group is not None else [])
@@ -444,7 +441,7 @@ async def runs_to_end(session: AsyncSession, customer_ids: Sequence[str]) -> lis
     transactional ones (``category = "transactional"``) ignore it."""
     rows = await session.scalars(
         select(JourneyRun.workflow_id)
-        .where(JourneyRun.customer_id.in_(customer_ids), JourneyRun.status == "active")
+        .where(JourneyRun.customer_id.in_(customer_ids), JourneyRun.status == RunStatus.ACTIVE)
         .distinct()
     )
     return sorted(rows.all())

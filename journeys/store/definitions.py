@@ -43,8 +43,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from journeys.definitions.document import (
     INTERPRETER_WORKFLOW,
-    KIND_CODE,
-    KIND_DEFINITION,
     JourneyDocument,
     SendStep,
     parse,
@@ -54,15 +52,16 @@ from journeys.store import templates
 from journeys.store.base import utcnow
 from journeys.store.db import Sessions
 from journeys.store.models import JourneyDefinition, JourneyState
+from journeys.vocabulary import JourneyKind, JourneyStatus
 
-ACTIVE = "active"
-PAUSED = "paused"
-ARCHIVED = "archived"
-STATUSES = (ACTIVE, PAUSED, ARCHIVED)
+ACTIVE = JourneyStatus.ACTIVE
+PAUSED = JourneyStatus.PAUSED
+ARCHIVED = JourneyStatus.ARCHIVED
+STATUSES = tuple(JourneyStatus)
 
 Action = Literal["pause", "resume", "archive"]
 # What each action leads to, and the statuses it may start from (besides its own result).
-TRANSITIONS: dict[str, tuple[str, frozenset[str]]] = {
+TRANSITIONS: dict[str, tuple[JourneyStatus, frozenset[JourneyStatus]]] = {
     "pause": (PAUSED, frozenset({ACTIVE})),
     "resume": (ACTIVE, frozenset({PAUSED})),
     "archive": (ARCHIVED, frozenset({ACTIVE, PAUSED})),
@@ -88,8 +87,8 @@ class Journey:
     latest for a listing)."""
 
     key: str
-    kind: str
-    status: str
+    kind: JourneyKind
+    status: JourneyStatus
     draft: dict[str, Any] | None
     draft_updated_at: datetime | None
     entries: int
@@ -174,7 +173,7 @@ async def get_version(session: AsyncSession, key: str, version: int) -> JourneyD
 def _journey(key: str, state: JourneyState | None, versions: list[JourneyDefinition]) -> Journey:
     if state is None:
         # Registered by a worker (a code journey) and never paused, drafted or archived.
-        kind = versions[0].kind if versions else KIND_CODE
+        kind = versions[0].kind if versions else JourneyKind.CODE
         return Journey(key, kind, ACTIVE, None, None, 0, versions)
     return Journey(
         key,
@@ -221,7 +220,7 @@ async def save_draft(sessions: Sessions, raw: Any) -> tuple[Journey, bool]:
         created = state is None
         if state is None:
             await _refuse_code_journey(session, document.key, "save a draft of")
-            state = JourneyState(key=document.key, kind=KIND_DEFINITION, status=ACTIVE)
+            state = JourneyState(key=document.key, kind=JourneyKind.DEFINITION, status=ACTIVE)
             session.add(state)
         _editable(state, "save a draft of")
         state.draft = document.as_json()
@@ -270,7 +269,7 @@ async def publish(sessions: Sessions, key: str) -> Published:
         row = JourneyDefinition(
             key=key,
             version=(latest.version if latest else 0) + 1,
-            kind=KIND_DEFINITION,
+            kind=JourneyKind.DEFINITION,
             workflow_type=INTERPRETER_WORKFLOW,
             trigger_event=document.trigger.event,
             exit_events=[rule.event for rule in document.exit_on],
@@ -317,7 +316,7 @@ async def set_status(sessions: Sessions, key: str, action: Action) -> tuple[Jour
     return await _retrying(sessions, attempt)
 
 
-def _refusal(key: str, status: str, action: str) -> str:
+def _refusal(key: str, status: JourneyStatus, action: str) -> str:
     if status == ARCHIVED:
         return (
             f"journey {key!r} is archived: it cannot be {action}d; archiving is final "
@@ -331,7 +330,7 @@ async def _state(session: AsyncSession, key: str) -> JourneyState | None:
 
 
 def _editable(state: JourneyState, what: str) -> None:
-    if state.kind != KIND_DEFINITION:
+    if state.kind != JourneyKind.DEFINITION:
         raise Refused(_code_refusal(state.key, what))
     if state.status == ARCHIVED:
         raise Refused(
@@ -344,7 +343,7 @@ async def _refuse_code_journey(session: AsyncSession, key: str, what: str) -> No
     kind = await session.scalar(
         select(JourneyDefinition.kind).where(JourneyDefinition.key == key).limit(1)
     )
-    if kind is not None and kind != KIND_DEFINITION:
+    if kind is not None and kind != JourneyKind.DEFINITION:
         raise Refused(_code_refusal(key, what))
 
 

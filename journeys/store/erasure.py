@@ -54,12 +54,13 @@ from journeys.store.models import (
     OperatorAction,
     Suppression,
 )
+from journeys.vocabulary import RunStatus
 from journeys.workflow_ids import workflow_id
 
 # What free text that may have quoted the customer reads after erasure.
 ERASED = "[erased]"
 # The status an erasure gives the runs it found still active (their workflows were terminated).
-TERMINATED = "terminated"
+TERMINATED = RunStatus.TERMINATED
 TERMINATED_REASON = "terminated: customer erased"
 # Run reasons the journey machinery writes from the journey's own names, never a customer's
 # values: kept, so the analytics of how runs end still read the same. Any other goes.
@@ -73,12 +74,15 @@ AUDIT_CODE_KEYS = frozenset(
         "channel",
         "chosen",
         "code",
+        "count",
         "compliance",
         "delivery_id",
         "error_kind",
         "event",
         "group",
+        "max",
         "messages_sent",
+        "percent",
         "revenue",
         "split",
         "step",
@@ -86,6 +90,7 @@ AUDIT_CODE_KEYS = frozenset(
         "taken",
         "template",
         "template_version",
+        "to",
         "until",
         "variant",
     }
@@ -325,7 +330,7 @@ async def erase_customer(
         run.entry_key = None
         if not SAFE_RUN_REASON.fullmatch(run.reason):
             run.reason = _erased(run.reason)
-        if run.status == "active":
+        if run.status == RunStatus.ACTIVE:
             run.status, run.reason, run.ended_at = TERMINATED, TERMINATED_REASON, now
             ended += 1
     delivery_ids = list(

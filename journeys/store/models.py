@@ -1,4 +1,9 @@
-"""Every table of the store; Alembic autogenerate sees all of them through this module."""
+"""Every table of the store; Alembic autogenerate sees all of them through this module.
+
+Statuses and kinds are typed by their ``StrEnum`` (journeys/vocabulary.py) in ``String``
+columns: the values are the strings the rows have always held, so no migration changes them
+(``Vocabulary`` reads them back as members).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,16 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from journeys.store.base import Base, Timestamped, utcnow
+from journeys.store.base import Base, Timestamped, Vocabulary, utcnow
+from journeys.vocabulary import (
+    AuditKind,
+    ConsentStatus,
+    DeliveryStatus,
+    ImportStatus,
+    JourneyKind,
+    JourneyStatus,
+    RunStatus,
+)
 
 
 class JourneyDefinition(Timestamped, Base):
@@ -24,7 +38,7 @@ class JourneyDefinition(Timestamped, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200), index=True)
     version: Mapped[int]
-    kind: Mapped[str] = mapped_column(String(20), default="code")
+    kind: Mapped[JourneyKind] = mapped_column(Vocabulary(JourneyKind, 20), default=JourneyKind.CODE)
     workflow_type: Mapped[str] = mapped_column(String(200))
     trigger_event: Mapped[str] = mapped_column(String(200))
     # Set for journeys entered on the absence of ``trigger_event`` for this long ("no Login for
@@ -32,7 +46,9 @@ class JourneyDefinition(Timestamped, Base):
     inactivity_seconds: Mapped[int | None]
     exit_events: Mapped[list[str]] = mapped_column(default=list)
     listens_to: Mapped[list[str]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[JourneyStatus] = mapped_column(
+        Vocabulary(JourneyStatus, 20), default=JourneyStatus.ACTIVE
+    )
     description: Mapped[str] = mapped_column(Text, default="")
     # The whole journey as data: a declarative journey's document (its steps run by the
     # interpreter), or a code journey's declaration (trigger, entry and exit rules, goal).
@@ -52,8 +68,10 @@ class JourneyState(Timestamped, Base):
     __tablename__ = "journey_states"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    kind: Mapped[JourneyKind] = mapped_column(Vocabulary(JourneyKind, 20))
+    status: Mapped[JourneyStatus] = mapped_column(
+        Vocabulary(JourneyStatus, 20), default=JourneyStatus.ACTIVE
+    )
     draft: Mapped[dict[str, Any] | None]
     draft_updated_at: Mapped[datetime | None]
     # Entries so far into a journey with an ``entry.cap``, counted atomically against it.
@@ -106,7 +124,7 @@ class JourneyRun(Base):
     journey_key: Mapped[str] = mapped_column(String(200), index=True)
     journey_version: Mapped[int]
     customer_id: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[RunStatus] = mapped_column(Vocabulary(RunStatus, 20), default=RunStatus.ACTIVE)
     reason: Mapped[str] = mapped_column(Text, default="")
     trigger_event: Mapped[str] = mapped_column(String(200))
     trigger_message_id: Mapped[str] = mapped_column(String(200))
@@ -144,7 +162,7 @@ class Delivery(Base):
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[DeliveryStatus] = mapped_column(Vocabulary(DeliveryStatus, 20))
     reason: Mapped[str] = mapped_column(Text, default="")
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     requested_at: Mapped[datetime]
@@ -164,9 +182,10 @@ class AuditEvent(Base):
     customer_id: Mapped[str] = mapped_column(String(200))
     journey_key: Mapped[str] = mapped_column(String(200))
     seq: Mapped[int]
-    kind: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[AuditKind] = mapped_column(Vocabulary(AuditKind, 30))
     step: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
+    # The kind's payload (journeys/audit.py), and ``step_id``.
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     occurred_at: Mapped[datetime]
 
@@ -237,7 +256,7 @@ class Consent(Base):
     customer_id: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[ConsentStatus] = mapped_column(Vocabulary(ConsentStatus, 20))
     source: Mapped[str] = mapped_column(String(100))
     source_id: Mapped[str | None] = mapped_column(String(200))
     changed_at: Mapped[datetime]
@@ -334,7 +353,9 @@ class AudienceImport(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     journey_key: Mapped[str] = mapped_column(String(200), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[ImportStatus] = mapped_column(
+        Vocabulary(ImportStatus, 20), default=ImportStatus.RUNNING
+    )
     total: Mapped[int]
     entered: Mapped[int] = mapped_column(default=0)
     skipped: Mapped[int] = mapped_column(default=0)

@@ -14,29 +14,18 @@ import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, get_args
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from journeys.store.customers import resolve
 from journeys.store.models import JourneyRun
+from journeys.vocabulary import RUN_ROW_STATUSES
+from journeys.vocabulary import RunStatus as RunStatus  # re-exported: the API's filter type
 
-# Every status a run row may have: entered and going, ended by the run itself, refused at entry,
-# stopped by an operator, failed (its workflow failed: the reason says why), or ended by an
-# erasure (journeys/store/erasure.py).
-RunStatus = Literal[
-    "active",
-    "completed",
-    "exited",
-    "converted",
-    "cancelled",
-    "not_entered",
-    "failed",
-    "terminated",
-]
-RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
-ACTIVE = "active"
+# Every status a run row may have (journeys/vocabulary.py says what each means).
+RUN_STATUSES: tuple[RunStatus, ...] = RUN_ROW_STATUSES
+ACTIVE = RunStatus.ACTIVE
 MAX_PAGE = 500
 
 
@@ -59,7 +48,7 @@ class RunFilter:
 
     journey: str | None = None
     version: int | None = None
-    status: str | None = None
+    status: RunStatus | None = None
     customer: str | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None
@@ -89,7 +78,7 @@ def run_filter(
     """A checked :class:`RunFilter`: :class:`InvalidFilter` names the field at fault (a status
     no run has, a version without its journey, a naive time, an empty time window)."""
     if status is not None and status not in RUN_STATUSES:
-        raise InvalidFilter("status", f"{status!r} is not one of {', '.join(RUN_STATUSES)}")
+        raise InvalidFilter("status", f"{str(status)!r} is not one of {', '.join(RUN_STATUSES)}")
     if version is not None and journey is None:
         raise InvalidFilter("version", "a version needs its journey: give journey as well")
     if version is not None and version < 1:
@@ -98,7 +87,8 @@ def run_filter(
     started_before = _utc("started_before", started_before)
     if started_after is not None and started_before is not None and started_after >= started_before:
         raise InvalidFilter("started_before", "must be later than started_after")
-    return RunFilter(journey, version, status, customer, started_after, started_before)
+    checked = RunStatus(status) if status is not None else None
+    return RunFilter(journey, version, checked, customer, started_after, started_before)
 
 
 def _utc(name: str, moment: datetime | None) -> datetime | None:

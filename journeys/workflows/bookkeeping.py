@@ -50,6 +50,7 @@ from journeys.contracts import (
     in_holdout,
     with_step,
 )
+from journeys.vocabulary import AuditKind
 from journeys.workflows.changes import ONE_BOOKKEEPING_WRITE, takes
 
 BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
@@ -109,7 +110,7 @@ class Bookkeeping:
 
     async def _audit(
         self,
-        kind: str,
+        kind: AuditKind,
         reason: str,
         *,
         data: dict[str, Any] | None = None,

@@ -13,6 +13,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from journeys.audit import Branched, Emitted, Skipped, Webhook
 from journeys.contracts import (
     ACTIVITY_CUSTOMER_TRAITS,
     ACTIVITY_EMIT,
@@ -25,6 +26,7 @@ from journeys.contracts import (
     WebhookResult,
 )
 from journeys.definitions.expressions import compile_expression, scope
+from journeys.vocabulary import AuditKind, RunStatus
 from journeys.workflows.bookkeeping import RETRY, local_activity
 from journeys.workflows.run import RunState, _Exited
 
@@ -41,18 +43,20 @@ class DataSteps(RunState):
         self._checkpoint()
         if isinstance(condition, bool):
             taken, why = condition, f"{name}: {'yes' if condition else 'no'}"
+            decided = Branched(name, taken, condition=None)
         else:
             names = await self._expression_scope()
             taken = compile_expression(condition).holds(names)
             why = f"{name}: {condition} is {'true' if taken else 'false'}"
-        await self._audit("branched", why, data={"branch": name, "taken": taken}, step_id=name)
+            decided = Branched(name, taken, condition=condition)
+        await self._audit(AuditKind.BRANCHED, why, data=decided.data(), step_id=name)
         return taken
 
     async def split(self, name: str, paths: Mapping[str, float]) -> str:
         """One of ``paths`` at random by percentage (they add up to 100), fixed for the run
         (Temporal's seeded workflow random) and audited."""
         self._checkpoint()
-        return await self._pick(name, paths, "split")
+        return await self._pick(name, paths, AuditKind.SPLIT)
 
     async def update_traits(self, traits: Mapping[str, Any]) -> None:
         """Merge ``traits`` into the customer's profile (audited); later sends render them."""
@@ -88,7 +92,10 @@ class DataSteps(RunState):
             )
         )
         await self._audit(
-            "emitted", f"emitted {event}", data={"message_id": message_id}, step_id=step_id
+            AuditKind.EMITTED,
+            f"emitted {event}",
+            data=Emitted(event, message_id).data(),
+            step_id=step_id,
         )
 
     async def call_webhook(self, url: str, body: Mapping[str, Any]) -> WebhookResult | None:
@@ -103,7 +110,12 @@ class DataSteps(RunState):
         assert self._run is not None
         step_id = self._step_id(f"webhook:{url}")
         if self._holdout:
-            await self._audit("skipped", f"holdout: webhook {url} not called", step_id=step_id)
+            await self._audit(
+                AuditKind.SKIPPED,
+                f"holdout: webhook {url} not called",
+                data=Skipped().data(),
+                step_id=step_id,
+            )
             return None
         call = WebhookCall(run=self._run, step=step_id, url=url, body=dict(body))
         try:
@@ -121,13 +133,15 @@ class DataSteps(RunState):
             if refusal is None:
                 raise
             # Like a message a provider refuses for good: recorded, and the journey goes on.
-            await self._audit("webhook_failed", refusal, data={"step": step_id}, step_id=step_id)
+            await self._audit(
+                AuditKind.WEBHOOK_FAILED, refusal, data=Webhook(step_id).data(), step_id=step_id
+            )
             self._checkpoint()
             return None
         await self._audit(
-            "webhook_called",
+            AuditKind.WEBHOOK_CALLED,
             f"POST {url}: {result.status_code}",
-            data={"step": step_id},
+            data=Webhook(step_id).data(),
             step_id=step_id,
         )
         self._checkpoint()
@@ -136,7 +150,7 @@ class DataSteps(RunState):
     def exit(self, reason: str = "exit step") -> None:
         """Leave the journey now: the run ends as ``exited`` with ``reason``."""
         self._checkpoint()
-        self._ending = ("exited", reason)
+        self._ending = (RunStatus.EXITED, reason)
         self._exit_step = self._current_step_id
         raise _Exited()
 

@@ -49,6 +49,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
 from temporalio.exceptions import CancelledError as TemporalCancelled
 
+from journeys.audit import Entered
 from journeys.contracts import (
     ACTIVITY_RECORD_EXIT,
     CANCEL_SIGNAL,
@@ -69,9 +70,10 @@ from journeys.contracts import (
 )
 from journeys.definitions.document import Entry, EventRule, Goal, Variant, Window
 from journeys.definitions.expressions import compile_expression
+from journeys.vocabulary import AuditKind, RunStatus
 from journeys.workflows.bookkeeping import NotEntered, local_activity
 from journeys.workflows.data import DataSteps
-from journeys.workflows.run import CANCELLED, FAILED, JourneyError, _event_ref, _Exited, _rules
+from journeys.workflows.run import JourneyError, _Exited, _rules
 from journeys.workflows.sends import SendSteps
 from journeys.workflows.waits import WaitSteps
 
@@ -165,7 +167,7 @@ class Journey(WaitSteps, SendSteps, DataSteps):
         keeps failing cannot hold the run, and nothing is sent once the cancel has arrived.
         """
         if self._ending is None and self._exit_event is None:
-            self._ending = (CANCELLED, f"cancelled by {request.actor}: {request.reason}")
+            self._ending = (RunStatus.CANCELLED, f"cancelled by {request.actor}: {request.reason}")
 
     @workflow.query(name=CURRENT_STEP_QUERY)
     def current_step(self) -> StepState:
@@ -215,10 +217,11 @@ class Journey(WaitSteps, SendSteps, DataSteps):
         entered = f"entered on {trigger.name}" + (" (holdout)" if self._holdout else "")
         self._set_step("entered", entered)
         await self._audit(
-            "entered",
+            AuditKind.ENTERED,
             entered,
-            data=_event_ref(trigger)
-            | ({"version": start.journey_version, "holdout": True} if self._holdout else {}),
+            data=Entered(
+                trigger.name, trigger.message_id, start.journey_version, self._holdout
+            ).data(),
         )
         for event in after_trigger:
             self._take_goal(event)
@@ -228,12 +231,12 @@ class Journey(WaitSteps, SendSteps, DataSteps):
                 self._checkpoint()
                 await self.run(trigger)
                 await self._await_goal()
-                outcome = self._outcome("completed", "completed all steps")
+                outcome = self._outcome(RunStatus.COMPLETED, "completed all steps")
             except (_Exited, NotEntered):
                 if self._ending is not None:
                     outcome = self._outcome(*self._ending)
                 elif self._exit_event is not None:
-                    outcome = self._outcome("exited", f"exited on {self._exit_event.name}")
+                    outcome = self._outcome(RunStatus.EXITED, f"exited on {self._exit_event.name}")
                 else:  # the store refused the entry (journeys/workflows/bookkeeping.py)
                     assert self._refusal is not None
                     outcome = self._not_entered(self._refusal)
@@ -245,7 +248,7 @@ class Journey(WaitSteps, SendSteps, DataSteps):
             if goal_watch is not None and not goal_watch.done():
                 with contextlib.suppress(Exception):
                     await self._settle_goal(goal_watch)
-            outcome = self._outcome(FAILED, _failure_reason(err))
+            outcome = self._outcome(RunStatus.FAILED, _failure_reason(err))
             await self._record_end(outcome)
             raise
         return await self._record_end(outcome)
@@ -278,10 +281,12 @@ class Journey(WaitSteps, SendSteps, DataSteps):
         """The end of a run the store did not enter: the entry row says why."""
         if entry.duplicate_of is not None:
             # A redelivered trigger after its run ended: that run was the customer's entry.
-            outcome = self._outcome("duplicate", f"trigger already entered {entry.duplicate_of}")
+            outcome = self._outcome(
+                RunStatus.DUPLICATE, f"trigger already entered {entry.duplicate_of}"
+            )
         else:
             # The entry rules said no (re-entry, cooldown, cap); the store keeps the reason.
-            outcome = self._outcome("not_entered", entry.reason or "entry refused")
+            outcome = self._outcome(RunStatus.NOT_ENTERED, entry.reason or "entry refused")
         self._set_step(outcome.status, outcome.reason)
         return outcome
 

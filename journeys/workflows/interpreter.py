@@ -19,6 +19,7 @@ from typing import Any
 
 from temporalio import workflow
 
+from journeys.audit import Jumped, Skipped
 from journeys.contracts import JourneyEvent, JourneyOutcome, JourneyStart
 from journeys.definitions.document import (
     INTERPRETER_WORKFLOW,
@@ -40,6 +41,7 @@ from journeys.definitions.document import (
     to_timedelta,
 )
 from journeys.definitions.expressions import ExpressionError, compile_expression
+from journeys.vocabulary import AuditKind
 from journeys.workflows.dsl import Journey, JourneyError, JourneySpec
 
 
@@ -130,7 +132,9 @@ class DefinitionJourney(Journey):
             if done < step.max:
                 jumps[step.id] = done + 1
                 await self._audit(
-                    "jumped", f"{step.id}: back to {step.to} ({done + 1} of {step.max})"
+                    AuditKind.JUMPED,
+                    f"{step.id}: back to {step.to} ({done + 1} of {step.max})",
+                    data=Jumped(step.to, done + 1, step.max).data(),
                 )
                 return step.to
         elif isinstance(step, ExitStep):
@@ -148,7 +152,11 @@ class DefinitionJourney(Journey):
             try:
                 moment = _moment(compile_expression(step.until).evaluate(names))
             except (ExpressionError, ValueError) as err:
-                await self._audit("skipped", f"{step.id}: no time to wait until ({err})")
+                await self._audit(
+                    AuditKind.SKIPPED,
+                    f"{step.id}: no time to wait until ({err})",
+                    data=Skipped().data(),
+                )
                 return
             if step.offset is not None:
                 moment += to_timedelta(step.offset)

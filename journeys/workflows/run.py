@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
+from journeys.audit import Picked
 from journeys.contracts import (
     ACTIVITY_RECORD_CONVERSION,
     MARKETING,
@@ -31,16 +32,12 @@ from journeys.contracts import (
 from journeys.definitions.document import EventRule
 from journeys.definitions.durations import parse_duration
 from journeys.definitions.expressions import compile_expression, scope
+from journeys.vocabulary import AuditKind, RunStatus
 from journeys.workflows.bookkeeping import Bookkeeping, NotEntered, local_activity
 from journeys.workflows.seen_ids import SeenIds
 
 if TYPE_CHECKING:
     from journeys.workflows.dsl import JourneySpec
-
-# The status a run an operator stopped ends with (the signal: contracts.CANCEL_SIGNAL).
-CANCELLED = "cancelled"
-# The status of a run whose workflow failed (a journey error, an activity failed for good).
-FAILED = "failed"
 
 T = TypeVar("T")
 
@@ -78,7 +75,7 @@ class RunState(Bookkeeping):
         self._start: JourneyStart | None = None
         self.trigger: JourneyEvent | None = None
         # How the run ends when not by an exit event: an exit step, or a goal that exits.
-        self._ending: tuple[str, str] | None = None
+        self._ending: tuple[RunStatus, str] | None = None
         self._entered_at: datetime | None = None
         self._holdout = False
         self._goal_event: JourneyEvent | None = None
@@ -132,7 +129,7 @@ class RunState(Bookkeeping):
         self._goal_event = event
         if goal.exit and self._exit_event is None and self._ending is None:
             self._exit_event = event
-            self._ending = ("converted", f"converted on {event.name}")
+            self._ending = (RunStatus.CONVERTED, f"converted on {event.name}")
 
     async def _watch_goal(self) -> None:
         """Record the conversion as soon as the goal event arrives, holdout or not."""
@@ -183,7 +180,7 @@ class RunState(Bookkeeping):
             )
         self._checkpoint()
 
-    async def _pick(self, name: str, weights: Mapping[str, float], kind: str) -> str:
+    async def _pick(self, name: str, weights: Mapping[str, float], kind: AuditKind) -> str:
         total = sum(weights.values())
         if abs(total - 100) > 1e-6 or any(w <= 0 for w in weights.values()):
             raise JourneyError(f"{kind} {name!r}: percentages {dict(weights)} must add up to 100")
@@ -197,7 +194,7 @@ class RunState(Bookkeeping):
         await self._audit(
             kind,
             f"{name}: {chosen} ({weights[chosen]:g}%)",
-            data={kind: name, "chosen": chosen},
+            data=Picked(kind, name, chosen, weights[chosen]).data(),
             step_id=name,
         )
         return chosen
@@ -214,7 +211,7 @@ class RunState(Bookkeeping):
 
     @property
     def _cancelled(self) -> bool:
-        return self._ending is not None and self._ending[0] == CANCELLED
+        return self._ending is not None and self._ending[0] == RunStatus.CANCELLED
 
     async def _unless_cancelled(self, start: Callable[[], workflow.ActivityHandle[T]]) -> T:
         """Run an activity with effects outside (a send, an emitted event, a webhook call), but
@@ -255,7 +252,7 @@ class RunState(Bookkeeping):
             kind=kind, description=description, since=workflow.now(), until=until
         )
 
-    def _outcome(self, status: str, reason: str) -> JourneyOutcome:
+    def _outcome(self, status: RunStatus, reason: str) -> JourneyOutcome:
         return JourneyOutcome(
             status=status, reason=reason, ended_at=workflow.now(), messages_sent=self._sent
         )
@@ -281,7 +278,3 @@ def _rules(events: str | EventRule | Iterable[str | EventRule]) -> tuple[EventRu
     if isinstance(events, str | EventRule):
         events = [events]
     return tuple(e if isinstance(e, EventRule) else EventRule(event=e) for e in events)
-
-
-def _event_ref(event: JourneyEvent) -> dict[str, Any]:
-    return {"event": event.name, "message_id": event.message_id}

@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio import workflow
 
+from journeys.audit import HOLDOUT, Skipped
 from journeys.contracts import (
     ACTIVITY_CHECK_SEND,
     ACTIVITY_SEND,
@@ -25,6 +26,7 @@ from journeys.contracts import (
     SendResult,
 )
 from journeys.definitions.document import Variant
+from journeys.vocabulary import AuditKind, DeliveryStatus
 from journeys.workflows.bookkeeping import RETRY, local_activity
 from journeys.workflows.changes import COMPLIANCE_CHECK, takes
 from journeys.workflows.run import JourneyError, RunState
@@ -66,15 +68,17 @@ class SendSteps(RunState):
         step_id = self._step_id(step or f"{channel}:{template}")
         if variants is not None:
             options = list(variants)
-            chosen = await self._pick(step_id, {v.name: v.percent for v in options}, "variant")
+            chosen = await self._pick(
+                step_id, {v.name: v.percent for v in options}, AuditKind.VARIANT
+            )
             template = next(v.template for v in options if v.name == chosen)
         if self._holdout:
             reason = f"holdout: {template} by {channel} not sent"
             await self._audit(
-                "skipped", reason, data={"step": step_id, "code": "holdout"}, step_id=step_id
+                AuditKind.SKIPPED, reason, data=Skipped(step_id, HOLDOUT).data(), step_id=step_id
             )
             self._checkpoint()
-            return SendResult("skipped", reason)
+            return SendResult(DeliveryStatus.SKIPPED, reason)
         kind = category or self.category
         if kind not in CATEGORIES:
             raise JourneyError(f"step {step_id!r}: category {kind!r} is not one of {CATEGORIES}")
@@ -109,7 +113,9 @@ class SendSteps(RunState):
             )
             if decision.action == SKIP:
                 self._checkpoint()
-                return SendResult("skipped", decision.reason, delivery_id=decision.delivery_id)
+                return SendResult(
+                    DeliveryStatus.SKIPPED, decision.reason, delivery_id=decision.delivery_id
+                )
             if decision.action != DEFER:
                 break
             assert decision.until is not None
@@ -127,7 +133,7 @@ class SendSteps(RunState):
                 retry_policy=RETRY,
             )
         )
-        if result.status == "sent":
+        if result.status == DeliveryStatus.SENT:
             self._sent += 1
         # A message already handed to the provider stands; an exit that came meanwhile still
         # stops every later step.

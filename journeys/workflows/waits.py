@@ -11,10 +11,12 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
+from journeys.audit import Received, Waiting
 from journeys.contracts import ACTIVITY_NEXT_WINDOW, JourneyEvent, WindowRequest
 from journeys.definitions.document import EventRule, Window
+from journeys.vocabulary import AuditKind
 from journeys.workflows.bookkeeping import local_activity
-from journeys.workflows.run import JourneyError, RunState, _event_ref, _rules, human_duration
+from journeys.workflows.run import JourneyError, RunState, _rules, human_duration
 
 
 class WaitSteps(RunState):
@@ -28,7 +30,9 @@ class WaitSteps(RunState):
         until = workflow.now() + real
         description = f"waiting {human_duration(duration)}"
         self._set_step("wait", description, until)
-        await self._audit("waiting", description, data={"until": until.isoformat()}, step_id=step)
+        await self._audit(
+            AuditKind.WAITING, description, data=Waiting(until.isoformat()).data(), step_id=step
+        )
         await self._wait_unless_exited(real, description)
 
     wait = sleep
@@ -66,7 +70,9 @@ class WaitSteps(RunState):
         until = workflow.now() + real
         description = f"waiting for {' or '.join(names)} up to {human_duration(timeout)}"
         self._set_step("wait_for", description, until)
-        await self._audit("waiting", description, data={"until": until.isoformat()}, step_id=step)
+        await self._audit(
+            AuditKind.WAITING, description, data=Waiting(until.isoformat()).data(), step_id=step
+        )
         assert self.trigger is not None
         first = self._inbox.index(self.trigger) + 1 if since_entry else len(self._inbox)
 
@@ -93,13 +99,16 @@ class WaitSteps(RunState):
         found = match()
         if found is None:
             await self._audit(
-                "timed_out",
+                AuditKind.TIMED_OUT,
                 f"no {' or '.join(names)} within {human_duration(timeout)}",
                 step_id=step,
             )
         else:
             await self._audit(
-                "received", f"received {found.name}", data=_event_ref(found), step_id=step
+                AuditKind.RECEIVED,
+                f"received {found.name}",
+                data=Received(found.name, found.message_id).data(),
+                step_id=step,
             )
         return found
 
@@ -115,7 +124,9 @@ class WaitSteps(RunState):
         self._checkpoint()
         description = label or f"waiting until {moment.isoformat()}"
         self._set_step("wait", description, moment)
-        await self._audit("waiting", description, data={"until": moment.isoformat()}, step_id=step)
+        await self._audit(
+            AuditKind.WAITING, description, data=Waiting(moment.isoformat()).data(), step_id=step
+        )
         remaining = self._scaled(moment - workflow.now())
         if remaining > timedelta(0):
             await self._wait_unless_exited(remaining, description)

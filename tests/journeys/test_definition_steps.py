@@ -107,6 +107,7 @@ async def test_delay_branch_traits_send_wait_emit_and_exit() -> None:
     assert kinds == TOUR_AUDIT
     branched = next(a for a in result.audit if a.kind == "branched")
     assert branched.reason == "vip: customer.plan == 'gold' is true"
+    assert (branched.data["taken"], branched.data["condition"]) == (True, "customer.plan == 'gold'")
     received = next(a for a in result.audit if a.kind == "received")
     assert on_time(received.at, timedelta(minutes=40))
 
@@ -118,9 +119,13 @@ async def test_a_split_is_recorded_and_a_bounded_jump_ends_the_loop() -> None:
         )
     assert (result.outcome.status, result.outcome.reason) == ("exited", "tour finished")
     split = next(a for a in result.audit if a.kind == "split")
-    assert split.data["chosen"] in ("a", "b")
+    assert split.data["chosen"] in ("a", "b") and split.data["percent"] == 50
     jumps = [a.reason for a in result.audit if a.kind == "jumped"]
     assert jumps == ["again: back to look (1 of 2)", "again: back to look (2 of 2)"]
+    jumped = [
+        (a.data["to"], a.data["count"], a.data["max"]) for a in result.audit if a.kind == "jumped"
+    ]
+    assert jumped == [("look", 1, 2), ("look", 2, 2)]
     assert [a.kind for a in result.audit].count("timed_out") == 3
     ended = result.audit[-1]
     assert on_time(ended.at, timedelta(minutes=15) + timedelta(hours=3))
