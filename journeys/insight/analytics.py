@@ -69,7 +69,7 @@ NOT_ENTERED = RunStatus.NOT_ENTERED
 @dataclass(frozen=True)
 class MessageCount:
     channel: str
-    status: str
+    status: DeliveryStatus
     count: int
 
 
@@ -78,7 +78,7 @@ class ExitCount:
     """Runs that ended with this status (``completed``, ``exited``, ``converted``...) and
     reason (``exited on Order Completed``)."""
 
-    status: str
+    status: RunStatus
     reason: str
     count: int
 
@@ -127,7 +127,7 @@ class JourneyAnalytics:
     completed: int
     ended: int
     not_entered: int
-    by_status: dict[str, int]
+    by_status: dict[RunStatus, int]
     steps: list[StepReach]
     messages: list[MessageCount]
     exits: list[ExitCount]
@@ -186,7 +186,7 @@ async def journey_analytics(
     cohort = _cohort(key, version, since, until)
     entered_only = JourneyRun.status != NOT_ENTERED
 
-    by_status: dict[str, int] = {}
+    by_status: dict[RunStatus, int] = {}
     arm_size = {True: 0, False: 0}
     status_rows = await session.execute(
         select(JourneyRun.status, JourneyRun.holdout, func.count())

@@ -30,7 +30,7 @@ from journeys.audit import (
 from journeys.contracts import STEP_ID
 from journeys.insight.timeline_deliveries import channel_name, delivery_detail, outcome
 from journeys.store.models import AuditEvent, Conversion, Delivery, DeliveryEvent, JourneyRun
-from journeys.vocabulary import AuditKind, DeliveryStatus, RunStatus
+from journeys.vocabulary import MESSAGE_KINDS, AuditKind, DeliveryStatus, RunStatus
 
 
 class EntryKind(StrEnum):
@@ -78,7 +78,7 @@ def audit_entry(
     """The entry of one audit row; a message's with its delivery and what became of it."""
     data = row.data or {}
     said = payload(row.kind, data, row.reason)
-    if row.kind in _MESSAGE_KINDS and (delivery is not None or "channel" in data):
+    if row.kind in MESSAGE_KINDS and (delivery is not None or "channel" in data):
         return _message(row, said, delivery, events)
     if isinstance(said, Compliance) and row.kind == AuditKind.DEFERRED:
         return _deferred(row, said)
@@ -89,11 +89,6 @@ def audit_entry(
     if step is None and row.kind in (AuditKind.WAITING, AuditKind.RECEIVED, AuditKind.TIMED_OUT):
         step = row.step
     return TimelineEntry(row.occurred_at, row.kind, step, summary, _plain(data))
-
-
-_MESSAGE_KINDS = frozenset(
-    {AuditKind.SENT, AuditKind.FAILED, AuditKind.UNCONFIRMED, AuditKind.SKIPPED}
-)
 
 
 # --- sentences -------------------------------------------------------------------------------
