@@ -14,6 +14,7 @@ Plain data, so workflow code may import it inside the sandbox.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -356,20 +357,21 @@ Payload = (
     | Ended
 )
 
-_BY_KIND: dict[str, Any] = {
-    AuditKind.ENTERED: Entered,
-    AuditKind.WAITING: Waiting,
-    AuditKind.RECEIVED: Received,
-    AuditKind.TIMED_OUT: TimedOut,
-    AuditKind.BRANCHED: Branched,
-    AuditKind.JUMPED: Jumped,
-    AuditKind.SKIPPED: Skipped,
-    AuditKind.DEFERRED: Compliance,
-    AuditKind.EMITTED: Emitted,
-    AuditKind.WEBHOOK_CALLED: Webhook,
-    AuditKind.WEBHOOK_FAILED: Webhook,
-    AuditKind.TRAITS_UPDATED: TraitsUpdated,
-    AuditKind.CONVERTED: Converted,
+# Each kind's reader, but for the kinds that also name a message or an end (see payload()).
+_READERS: dict[str, Callable[[dict[str, Any], str], Payload]] = {
+    AuditKind.ENTERED: Entered.read,
+    AuditKind.WAITING: Waiting.read,
+    AuditKind.RECEIVED: Received.read,
+    AuditKind.TIMED_OUT: TimedOut.read,
+    AuditKind.BRANCHED: Branched.read,
+    AuditKind.JUMPED: Jumped.read,
+    AuditKind.SKIPPED: Skipped.read,
+    AuditKind.DEFERRED: Compliance.read,
+    AuditKind.EMITTED: Emitted.read,
+    AuditKind.WEBHOOK_CALLED: Webhook.read,
+    AuditKind.WEBHOOK_FAILED: Webhook.read,
+    AuditKind.TRAITS_UPDATED: TraitsUpdated.read,
+    AuditKind.CONVERTED: Converted.read,
 }
 
 
@@ -395,11 +397,8 @@ def payload(kind: str, data: dict[str, Any] | None, reason: str = "") -> Payload
         return Message.read(data, reason)
     if kind in (AuditKind.SPLIT, AuditKind.VARIANT):
         return Picked.read(AuditKind(kind), data, reason)
-    reader = _BY_KIND.get(kind)
-    if reader is None:
-        return None
-    read: Payload = reader.read(data, reason)
-    return read
+    reader = _READERS.get(kind)
+    return reader(data, reason) if reader is not None else None
 
 
 # --- rows written before the typed payloads ---------------------------------------------------
