@@ -27,6 +27,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def get_sessions(request: Request) -> Sessions:
+    """The session factory itself, for store functions that commit in several transactions."""
+    sessions: Sessions = request.app.state.sessions
+    return sessions
+
+
 def get_nats(request: Request) -> NATS:
     connection: NATS = request.app.state.nats
     return connection
@@ -60,5 +66,6 @@ async def get_temporal(temporal: TemporalConnectionDep) -> Client | None:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionsDep = Annotated[Sessions, Depends(get_sessions)]
 JetStreamDep = Annotated[JetStreamContext, Depends(get_jetstream)]
 TemporalDep = Annotated[Client | None, Depends(get_temporal)]

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 CHECK_SECONDS = 3.0
 MAX_CHILDREN = 2
-PRELOAD = ["api.routes.journeys", "api.routes.templates"]
+PRELOAD = ["api.journeys.routes", "api.templates.routes"]
 
 T = TypeVar("T")
 

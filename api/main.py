@@ -11,31 +11,29 @@ from fastapi.params import Depends
 from fastapi.responses import JSONResponse, Response
 
 from api import console
+from api.analytics import routes as analytics
+from api.audiences import routes as audiences
 from api.auth import ADMINS, EDITORS, STAFF, allow, bearer_scheme
+from api.customers import routes as customers
+from api.events import routes as events
+from api.health import routes as health
+from api.journeys import routes as journeys
 from api.key_before_body import KeyBeforeBody
+from api.keys import routes as keys
 from api.lifespan import lifespan
-from api.routes import (
-    analytics,
-    audiences,
-    customers,
-    events,
-    health,
-    journeys,
-    keys,
-    operator_log,
-    privacy,
-    runs,
-    templates,
-    timelines,
-    tracking,
-    webhooks,
-)
+from api.operator_log import routes as operator_log
+from api.privacy import routes as privacy
+from api.runs import routes as runs
+from api.templates import routes as templates
+from api.timelines import routes as timelines
+from api.tracking import routes as tracking
+from api.webhooks import routes as webhooks
 from journeys.ingest.events import wire_name
 from journeys.settings import Settings, get_settings
 
 # Who may read and who may change each resource (docs/operations.md, "Access"). Public routes
 # have no entry: health, open/click tracking and the providers' signed webhooks. Ingestion
-# checks its own keys, before reading the body (api/ingest_body.py); the console its cookie.
+# checks its own keys, before reading the body (api/events/body.py); the console its cookie.
 STAFF_READ_EDITORS_WRITE = [Security(bearer_scheme), allow(read=STAFF, write=EDITORS)]
 ADMINS_ONLY = [Security(bearer_scheme), allow(read=ADMINS, write=ADMINS)]
 ROUTERS: list[tuple[APIRouter, list[Depends]]] = [

@@ -1,10 +1,10 @@
 """Support's pages: find a customer, see their profile and every run with its timeline, and
 (editors, admins) cancel a run that should not go on.
 
-Contact details are shown as the API shows them (:mod:`api.redaction`): in full to admins,
+Contact details are shown as the API shows them (:mod:`api.contacts.redaction`): in full to admins,
 masked to everyone else, in the profile, the ids, the timeline's sentences and the messages
-alike. A customer whose id is masked is linked by its reference (:mod:`api.customer_refs`), so
-the address bar shows no address either.
+alike. A customer whose id is masked is linked by its reference
+(:mod:`api.contacts.customer_refs`), so the address bar shows no address either.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import EDITORS, Principal
 from api.console import views
 from api.console.access import Viewer, can_edit, check_form, check_role, console_router
-from api.current_steps import current_steps
-from api.customer_refs import MAX_REF_LENGTH, linked_id, resolve
+from api.contacts.customer_refs import MAX_REF_LENGTH, linked_id, resolve
+from api.contacts.redaction import Redactor
 from api.deps import SessionDep, SettingsDep, TemporalDep
-from api.redaction import Redactor
-from api.routes.customers import temporal_ui_link
-from api.run_control import TemporalUnavailable, cancel_runs
+from api.runs.control import TemporalUnavailable, cancel_runs
+from api.runs.current_steps import current_steps
+from api.runs.out import temporal_ui_link
 from journeys.contracts import StepState
 from journeys.insight.timeline import (
     CustomerTimeline,
@@ -186,7 +186,7 @@ async def cancel_run(
     reason: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form(alias="csrf")] = "",
 ) -> Response:
-    """Cancel one active run as ``POST /v1/runs/{run_id}/cancel`` does (``api.run_control``,
+    """Cancel one active run as ``POST /v1/runs/{run_id}/cancel`` does (``api.runs.control``,
     which logs it in the operator log); then back to the customer's page, which shows the run
     ``cancelled`` once its worker has handled the cancel (a moment)."""
     check_form(request, principal, csrf_token)
@@ -268,7 +268,7 @@ def _customer_url(settings: Settings, principal: Principal, customer_id: str) ->
 
 
 async def _run_rows(session: AsyncSession, run_ids: list[str]) -> list[JourneyRun]:
-    """The runs' rows, which :func:`api.current_steps.current_steps` asks Temporal about."""
+    """The runs' rows, which :func:`api.runs.current_steps.current_steps` asks Temporal about."""
     if not run_ids:
         return []
     return list(await session.scalars(select(JourneyRun).where(JourneyRun.id.in_(run_ids))))

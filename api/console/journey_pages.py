@@ -2,7 +2,7 @@
 a journey's page with its funnel (how far runs got, step by step) and what happened per day.
 
 The numbers are :mod:`journeys.insight.analytics`'s, the same the analytics API answers with,
-drawn as inline SVG by :mod:`api.charts` so the page needs no script.
+drawn as inline SVG by :mod:`api.console.charts` so the page needs no script.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.charts import funnel_svg, timeseries_svg
 from api.console import views
 from api.console.access import Viewer, console_router
+from api.console.charts import funnel_svg, timeseries_svg
 from api.deps import SessionDep
 from journeys.insight.analytics import TooManyBuckets, journey_analytics, journey_timeseries
 from journeys.store.base import utcnow

@@ -18,7 +18,7 @@ from api.console import views
 from api.console.access import Viewer, console_router
 from api.deps import SessionDep
 from api.isolated import CheckStopped, run_isolated
-from api.routes.templates import preview_version
+from api.templates.previews import preview_version
 from journeys.delivery.rendering import RenderedTemplate
 from journeys.delivery.template_checks import SAMPLE_CUSTOMER, sample_context
 from journeys.store import templates as store

@@ -13,8 +13,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from api.keys import routes as keys
 from api.main import create_app
-from api.routes import keys, webhooks
+from api.webhooks import routes as webhooks
 from journeys.settings import Settings
 from tests.api.live import serve_http
 from tests.api.serving import make_key

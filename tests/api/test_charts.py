@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.charts import BAR_WIDTH, funnel_svg, timeseries_svg
+from api.console.charts import BAR_WIDTH, funnel_svg, timeseries_svg
 from journeys.insight.analytics import (
     Arm,
     JourneyAnalytics,

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from api.customer_refs import PREFIX
+from api.contacts.customer_refs import PREFIX
 from journeys.settings import Settings
 from tests.api.contact_customers import ContactCustomer, seed_contact_customer
 from tests.api.serving import serve

@@ -1,4 +1,4 @@
-"""Contact details masked for the roles that do not need them (api/masking.py)."""
+"""Contact details masked for the roles that do not need them (api/contacts/masking.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from api.auth import Principal
-from api.customer_refs import PREFIX, customer_ref, linked_id, resolve
-from api.masking import (
+from api.contacts.customer_refs import PREFIX, customer_ref, linked_id, resolve
+from api.contacts.masking import (
     MAX_CHARS,
     MAX_DEPTH,
     MAX_TEXT,
@@ -22,7 +22,7 @@ from api.masking import (
     shown_id,
     shown_traits,
 )
-from api.redaction import Redactor
+from api.contacts.redaction import Redactor
 from journeys.settings import Settings
 from journeys.store.api_keys import Role
 

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from api.auth import SESSION_COOKIE
-from api.masking import mask_email
+from api.contacts.masking import mask_email
 from journeys.delivery.templates_catalog import seed_templates
 from journeys.store.customers import merge_traits
 from tests.api.console.conftest import new_key

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from playwright.async_api import Page, expect
 from sqlalchemy import select
 
-from api.masking import mask_email, mask_phone
+from api.contacts.masking import mask_email, mask_phone
 from journeys.delivery.templates_catalog import seed_templates
 from journeys.ingest.events import Event
 from journeys.store.models import JourneyRun, OperatorAction

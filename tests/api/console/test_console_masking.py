@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import httpx
 
-from api.customer_refs import PREFIX
+from api.contacts.customer_refs import PREFIX
 from tests.api.console.conftest import new_key
 from tests.api.console.test_console_access import log_in
 from tests.api.contact_customers import seed_contact_customer

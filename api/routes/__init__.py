@@ -1,1 +1,0 @@
-"""One router per resource; :mod:`api.main` mounts them all."""
