@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
+from cachetools import TTLCache
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.params import Depends as DependsParam
 from fastapi.security import APIKeyCookie, HTTPBasic, HTTPBearer
@@ -94,29 +96,22 @@ class Principal:
         return self.role == "admin"
 
 
-@dataclass
-class _Cached:
-    principal: Principal | None
-    at: float
-
-
-_cache: dict[str, _Cached] = {}
+# Key hash -> its principal, or None for a key that is unknown or revoked: a miss is kept too,
+# so a flood of wrong keys does not become a flood of queries.
+_cache: TTLCache[str, Principal | None] = TTLCache(
+    maxsize=10_000, ttl=KEY_CACHE_SECONDS, timer=time.monotonic
+)
 
 
 async def _through_cache(
     cache_key: str, load: Callable[[], Awaitable[ApiKey | None]]
 ) -> Principal | None:
-    """The principal of the key row ``load`` finds, remembered for KEY_CACHE_SECONDS (a miss
-    too, so a flood of wrong keys does not become a flood of queries)."""
-    now = time.monotonic()
-    cached = _cache.get(cache_key)
-    if cached is not None and now - cached.at < KEY_CACHE_SECONDS:
-        return cached.principal
+    """The principal of the key row ``load`` finds, remembered for KEY_CACHE_SECONDS."""
+    with contextlib.suppress(KeyError):  # not cached, or expired
+        return _cache[cache_key]
     row = await load()
     principal = None if row is None else Principal(row.id, row.name, row.role)  # type: ignore[arg-type]
-    if len(_cache) > 10_000:
-        _cache.clear()
-    _cache[cache_key] = _Cached(principal, now)
+    _cache[cache_key] = principal
     return principal
 
 
@@ -304,7 +299,7 @@ def only(*roles: Role) -> DependsParam:
 
 
 async def check_ingest(request: Request) -> None:
-    """Ingestion's check, run by its route class before the body is read (api/ingest_body.py)."""
+    """Ingestion's check, run by its route class before the body is read (api/events/body.py)."""
     principal = await current_principal(request)
     check_role(principal, INGEST)
 
