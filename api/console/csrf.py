@@ -3,17 +3,18 @@
 The session cookie goes with every request to the console, a forged one from another site too
 (SameSite=Strict keeps modern browsers from sending it, but the console does not rely on that
 alone). A forger cannot read our pages, so a token only our pages carry tells the two apart:
-the HMAC of the cookie the browser holds, with the console secret. Before login the basis is a
+the signature of the cookie the browser holds (itsdangerous, HMAC-SHA256 with the console
+secret), never the cookie itself, which is HttpOnly. Before login the basis is a
 random nonce cookie set by the login page, so the login form is protected the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
 from fastapi import HTTPException, Request, status
+from itsdangerous import Signer
 
 from api.auth import SESSION_COOKIE
 from journeys.secret_checks import InsecureSettings, usable_secret
@@ -21,6 +22,8 @@ from journeys.settings import Settings
 
 NONCE_COOKIE = "journeys_console_nonce"
 FIELD = "csrf"
+# Keeps these signatures apart from anything else the console secret signs (its sessions).
+SALT = "console-form"
 
 
 def new_nonce() -> str:
@@ -31,12 +34,8 @@ def token_for(settings: Settings, basis: str) -> str:
     """The form token for a cookie value; none for an empty one (no cookie, nothing to forge)."""
     if not basis:
         return ""
-    try:
-        secret = usable_secret(settings, "console_secret")
-    except InsecureSettings as err:
-        detail = f"the console is off: {err}"
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail) from err
-    return hmac.new(secret, f"console-form:{basis}".encode(), hashlib.sha256).hexdigest()
+    signer = _signer(settings)
+    return signer.algorithm.get_signature(signer.derive_key(), basis.encode()).hex()
 
 
 def basis_of(request: Request) -> str:
@@ -50,5 +49,25 @@ def request_token(request: Request) -> str:
 
 
 def is_valid(request: Request, submitted: str) -> bool:
-    expected = request_token(request)
-    return bool(expected) and hmac.compare_digest(expected.encode(), submitted.encode())
+    basis = basis_of(request)
+    if not basis:
+        return False
+    settings: Settings = request.app.state.settings
+    signer = _signer(settings)
+    try:
+        signature = bytes.fromhex(submitted)
+    except ValueError:
+        return False
+    return signer.algorithm.verify_signature(signer.derive_key(), basis.encode(), signature)
+
+
+def _signer(settings: Settings) -> Signer:
+    """HMAC-SHA256 with a key derived from the console secret for forms only (the salt); refused
+    (503) while the secret is unfit to sign with. Tokens are the signature alone, in hex: the
+    value signed is the cookie, which the page must not carry."""
+    try:
+        secret = usable_secret(settings, "console_secret")
+    except InsecureSettings as err:
+        detail = f"the console is off: {err}"
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail) from err
+    return Signer(secret, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256)
