@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from journeys.vocabulary import AuditKind, DeliveryStatus, RunStatus
-
 EVENT_SIGNAL = "event"
 # An operator's stop (api/run_control.py): the signal, with a CancelRequest.
 CANCEL_SIGNAL = "cancel"
 CURRENT_STEP_QUERY = "current_step"
 RECEIVED_EVENTS_QUERY = "received_events"
+# The inactivity watcher's workflow type: the router starts it by name, without workflow code.
+WATCHER_WORKFLOW = "InactivityWatcher"
 
 # Message categories (docs/delivery.md "Compliance"): marketing needs consent and respects quiet
 # hours and frequency caps; transactional (receipts, password resets) is only stopped by an
@@ -158,7 +158,7 @@ class StepState:
 class JourneyOutcome:
     """Workflow result: how and when the run ended."""
 
-    status: RunStatus
+    status: str
     reason: str
     ended_at: datetime
     messages_sent: int
@@ -261,7 +261,7 @@ class AuditRecord:
 
     run: RunRef
     seq: int
-    kind: AuditKind
+    kind: str
     reason: str
     occurred_at: datetime
     step: str | None = None
@@ -319,9 +319,9 @@ class ComplianceDecision:
 
 @dataclass(frozen=True)
 class SendResult:
-    """What happened to one send step; ``status`` is sent, skipped or failed (or unconfirmed)."""
+    """What happened to one send step; ``status`` is sent, skipped or failed."""
 
-    status: DeliveryStatus
+    status: str
     reason: str
     delivery_id: int | None = None
     recipient: str | None = None

@@ -20,7 +20,8 @@ the result is read from the store: deliveries with their rendered content, the a
 the outcome and conversions. Declarative journeys are published into the kit's store.
 
 This is the one module of the ``journeys`` library that drives the processes' parts
-(``workers``): it is for tests, and nothing in the library imports it.
+(``workers``: the worker and the migrations): it is for tests, and nothing in the library
+imports it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from journeys.contracts import JourneyOutcome
 from journeys.definitions.document import validate
 from journeys.definitions.durations import parse_duration
 from journeys.ingest.events import Event, decode_event, encode_event
+from journeys.ingest.pipeline import EventPipeline, RouteResult
 from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
 from journeys.settings import Settings
@@ -131,7 +133,11 @@ class JourneyTestKit:
     """A private stack for journey tests; make one with :meth:`start`."""
 
     def __init__(
-        self, env: WorkflowEnvironment, settings: Settings, sessions: Sessions, router: Any
+        self,
+        env: WorkflowEnvironment,
+        settings: Settings,
+        sessions: Sessions,
+        router: EventPipeline,
     ) -> None:
         self.env = env
         self.settings = settings
@@ -149,7 +155,6 @@ class JourneyTestKit:
         """Start the stack with code ``journeys`` and declarative ``definitions`` (published as
         version 1 each); ``settings`` override Settings fields (``templates_dir``, ...)."""
         from workers.migrate import upgrade_async
-        from workers.router import EventRouter
         from workers.worker import build_worker
 
         server = shutil.which(_TEST_SERVER)
@@ -171,9 +176,8 @@ class JourneyTestKit:
                 await ensure_search_attributes(env.client, env.client.namespace)
                 sessions = create_sessions(engine)
                 await register_code_journeys(sessions, code)
-                kit = cls(env, config, sessions, None)
-                router = EventRouter(env.client, config, await load_index(sessions), sessions)
-                kit.router = router
+                router = EventPipeline(env.client, config, await load_index(sessions), sessions)
+                kit = cls(env, config, sessions, router)
                 worker = build_worker(env.client, config, sessions, code, publish=kit._emitted)
                 async with worker:
                     for document in definitions:
@@ -195,7 +199,7 @@ class JourneyTestKit:
         """Re-read the journeys the router routes to (after publishing, pausing...)."""
         self.router.index = await load_index(self.sessions)
 
-    async def route(self, event: Event) -> Any:
+    async def route(self, event: Event) -> RouteResult:
         return await self.router.route(event)
 
     async def _emitted(self, event: Event) -> None:

@@ -6,6 +6,8 @@
 - ``store``: a freshly migrated database per test (the real Alembic migrations), once on SQLite
   and once on PostgreSQL (``JOURNEYS_TEST_POSTGRES_URL``, default the local server). Without a
   reachable PostgreSQL the postgres cases skip, except in CI (``CI=true``), where they fail.
+- ``router``: a worker and the event pipeline on the time-skipping server, and the fixtures it
+  is built from (``tests/support/fixtures.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from journeys.temporal import ensure_search_attributes
 from tests.support.helpers import free_port
 from workers.migrate import upgrade_async
 from workers.servers import ServerProcess, nats_command, start_server, temporal_command
+
+pytest_plugins = ["tests.support.fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,9 @@ given partition; each consumer admits one pull's worth of unacknowledged events
 settled. Together these keep one customer's events in publication order across batches, routers
 and crashes, while different customers and partitions run concurrently.
 
-Per event: identify and alias calls update the customer's profile and identity first; every
-journey the event triggers gets a signal-with-start on ``journey/<key>/<customer>``; every
-journey listening to it (exit or wait) gets a signal, and "no such run" is nothing to do.
+What an event does (its identity, its consent, the journeys it starts or signals) is the
+pipeline's to decide (:mod:`journeys.ingest.pipeline`); this module only feeds it, in order,
+and acknowledges what it settled.
 
 A pull is acknowledged as a whole (ack-all on its last event) only after Temporal accepted all of
 it (invariant 1); if the router dies first, the whole pull is redelivered in order, and starts and
@@ -26,8 +26,6 @@ import contextlib
 import logging
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -35,272 +33,25 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.service import RPCError, RPCStatusCode
 
 from journeys import temporal
-from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart, WatchStart
-from journeys.definitions.document import ALWAYS
-from journeys.definitions.expressions import ExpressionError, compile_expression, scope
-from journeys.delivery.compliance import suppressed_event
 from journeys.ingest import bus
-from journeys.ingest.events import Event, EventTooLarge, InvalidEvent, decode_event
+from journeys.ingest.events import Event
+from journeys.ingest.identify import changes_identity
 from journeys.ingest.outages import is_outage
-from journeys.ingest.routing import JourneyIndex, RouteTarget, load_index
+from journeys.ingest.pipeline import EventPipeline, Undecodable, decode
+from journeys.ingest.routing import JourneyIndex, load_index
 from journeys.settings import Settings
-from journeys.store import consent, customers
-from journeys.store.consent import ConsentChange
 from journeys.store.customers import Identity
 from journeys.store.db import Sessions, create_engine, create_sessions
-from journeys.store.runs import active_run_ids
-from journeys.temporal import keyed_workflow_id, run_search_attributes, watcher_id, workflow_id
-from journeys.workflows.inactivity import WATCHER_WORKFLOW
 from workers.partitions import PartitionLeases, router_identity
 from workers.shutdown import stop_event
 
 log = logging.getLogger(__name__)
 
-_IDENTITY_CALLS = ("identify", "alias")
 # After the first event of a batch, how long a fetch may wait for the rest when none is there:
 # the no-wait probe answers at once when events are waiting, so this is only paid when idle.
 _TOP_UP_SECONDS = 0.005
-
-
-@dataclass
-class RouteResult:
-    customer_id: str = ""
-    started: list[str] = field(default_factory=list)
-    signalled: list[str] = field(default_factory=list)
-    not_running: list[str] = field(default_factory=list)
-    # Journeys the event would have entered but for their entry rules (a trigger filter that
-    # does not hold, an entry key the event lacks).
-    filtered: list[str] = field(default_factory=list)
-
-
-class EventRouter:
-    """What one valid event does: to the customer's identity and profile, then to journeys."""
-
-    def __init__(
-        self, client: Client, settings: Settings, index: JourneyIndex, sessions: Sessions
-    ) -> None:
-        self.client = client
-        self.settings = settings
-        self.index = index
-        self.sessions = sessions
-
-    def has_work(self, event: Event) -> bool:
-        """False for events nothing needs (page views no journey wants): ack them at once."""
-        return (
-            event.type in _IDENTITY_CALLS
-            or event.name in consent.CONSENT_EVENTS
-            or self.index.wants(event.name)
-        )
-
-    async def route(self, event: Event, known: Identity | None = None) -> RouteResult:
-        """Apply ``event``; ``known`` is its customer's identity when the caller resolved it
-        already (a pull's customers at once, :meth:`resolve_pull`)."""
-        identity = await self.apply_identity(event, known)
-        result = RouteResult(customer_id=identity.customer_id)
-        journey_event = replace(event.to_journey_event(), customer_id=identity.customer_id)
-        await self.apply_consent(event, identity, journey_event, result)
-        started_keys = set()
-        for target in self.index.started_by(event.name):
-            if target.trigger_where is not None and not target.trigger_where.holds(
-                scope(now=datetime.now(UTC), trigger=journey_event, event=journey_event)
-            ):
-                result.filtered.append(target.key)
-                continue
-            if target.inactivity_seconds is not None:
-                await self._restart_countdown(target, identity.customer_id, journey_event)
-                result.started.append(watcher_id(target.key, identity.customer_id))
-                continue
-            started_keys.add(target.key)
-            if target.keyed:
-                entry_key = _entry_key(target, journey_event) if target.entry.key else None
-                if target.entry.key is not None and entry_key is None:
-                    result.filtered.append(target.key)
-                    continue
-                wid = self._keyed_id(target, identity.customer_id, journey_event, entry_key)
-                await self._start(target, identity.customer_id, journey_event, wid, entry_key)
-                result.started.append(wid)
-                continue
-            # A run begun under another id of this customer (anonymously, say) is theirs.
-            for other in identity.aliases:
-                if await self._signal(workflow_id(target.key, other), journey_event, result):
-                    break
-            else:
-                await self._start(target, identity.customer_id, journey_event)
-                result.started.append(workflow_id(target.key, identity.customer_id))
-        for target in self.index.signalled_by(event.name):
-            if target.key in started_keys:
-                continue
-            if target.keyed:
-                for wid in await self._runs_of(target, identity, journey_event):
-                    await self._signal(wid, journey_event, result)
-                continue
-            for customer_id in identity.ids:
-                await self._signal(workflow_id(target.key, customer_id), journey_event, result)
-        return result
-
-    def _keyed_id(
-        self, target: RouteTarget, customer_id: str, event: JourneyEvent, entry_key: str | None
-    ) -> str:
-        """The run id for an entry into a keyed journey: the entry key's value, and for
-        journeys entered on every trigger, the trigger's messageId."""
-        parts = [entry_key] if entry_key is not None else []
-        if target.entry.reentry == ALWAYS:
-            parts.append(event.message_id)
-        return keyed_workflow_id(target.key, customer_id, *parts)
-
-    async def _runs_of(
-        self, target: RouteTarget, identity: Identity, event: JourneyEvent
-    ) -> list[str]:
-        """The customer's running runs of a keyed journey that ``event`` may concern: the one
-        its entry key names, when the event carries that key (``cart_id``), else all of them
-        as the store knows them."""
-        if target.entry.key is not None and target.entry.reentry != ALWAYS:
-            value = _entry_key(target, event)
-            if value is not None:
-                return [keyed_workflow_id(target.key, identity.customer_id, value)]
-        async with self.sessions() as session:
-            return await active_run_ids(session, target.key, identity.ids)
-
-    def needs_identity(self, event: Event) -> bool:
-        """An event a journey wants that does not change identity: it only resolves its
-        customer, which can be done for a whole pull at once."""
-        return event.type not in _IDENTITY_CALLS and self.index.wants(event.name)
-
-    async def resolve_pull(self, events: list[Event]) -> dict[str, Identity]:
-        """The identities of a pull's customers, in one session (see :meth:`route`)."""
-        ids = {event.customer_id for event in events if self.needs_identity(event)}
-        if not ids:
-            return {}
-        async with self.sessions() as session:
-            return await customers.resolve_many(session, ids)
-
-    async def apply_identity(self, event: Event, known: Identity | None = None) -> Identity:
-        """Identify and alias calls link ids and merge traits; events a journey wants only
-        resolve (``known`` when the pull resolved them already); the rest need nothing."""
-        if self.needs_identity(event):
-            if known is not None:
-                return known
-            async with self.sessions() as session:
-                return await customers.resolve(session, event.customer_id)
-        if event.type not in _IDENTITY_CALLS:
-            return Identity(event.customer_id)
-        async with self.sessions.begin() as session:
-            if event.type == "alias":
-                previous = _previous_id(event)
-                if previous and event.user_id:
-                    await customers.link(session, previous, event.user_id, source="alias")
-            elif event.user_id and event.anonymous_id:
-                await customers.link(session, event.anonymous_id, event.user_id, source="identify")
-            identity = await customers.resolve(session, event.customer_id)
-            if event.type == "identify":
-                await customers.merge_traits(session, identity.customer_id, event.all_traits())
-            return identity
-
-    async def apply_consent(
-        self, event: Event, identity: Identity, journey_event: JourneyEvent, result: RouteResult
-    ) -> ConsentChange:
-        """Consent from identify traits, suppressions from unsubscribes, complaints and bounces;
-        a change that forbids marketing ends the customer's running marketing journeys."""
-        if event.type != "identify" and event.name not in consent.CONSENT_EVENTS:
-            return ConsentChange()
-        async with self.sessions.begin() as session:
-            if event.type == "identify":
-                change = await consent.apply_traits(
-                    session,
-                    identity.customer_id,
-                    event.all_traits(),
-                    at=event.timestamp,
-                    source_id=event.message_id,
-                )
-            else:
-                change = await consent.apply_event(
-                    session,
-                    identity.customer_id,
-                    event.name,
-                    event.properties,
-                    at=event.timestamp,
-                    source_id=event.message_id,
-                    asm_groups=self.settings.subscription_groups_by_asm_id,
-                )
-            ending = (
-                await consent.runs_to_end(session, identity.ids) if change.ends_marketing else []
-            )
-        signal = suppressed_event(journey_event, change.reasons)
-        for wid in ending:
-            await self._signal(wid, signal, result)
-        return change
-
-    async def _start(
-        self,
-        target: RouteTarget,
-        customer_id: str,
-        event: JourneyEvent,
-        wid: str | None = None,
-        entry_key: str | None = None,
-    ) -> None:
-        """Signal-with-start: starts the run, or only signals it if it is already running.
-        A declarative journey's run gets its version's document as its snapshot."""
-        start = JourneyStart(
-            journey_key=target.key,
-            journey_version=target.version,
-            customer_id=customer_id,
-            time_scale=self.settings.time_scale,
-            definition=target.definition,
-            entry_key=entry_key,
-        )
-        wid = wid or workflow_id(target.key, customer_id)
-        await self._signal_with_start(target.workflow_type, start, wid, target, event)
-
-    async def _restart_countdown(
-        self, target: RouteTarget, customer_id: str, event: JourneyEvent
-    ) -> None:
-        """Signal-with-start the customer's inactivity watcher for this journey."""
-        assert target.inactivity_seconds is not None
-        start = WatchStart(
-            journey_key=target.key,
-            journey_version=target.version,
-            workflow_type=target.workflow_type,
-            customer_id=customer_id,
-            event_name=event.name,
-            period_seconds=target.inactivity_seconds,
-            time_scale=self.settings.time_scale,
-        )
-        wid = watcher_id(target.key, customer_id)
-        await self._signal_with_start(WATCHER_WORKFLOW, start, wid, target, event)
-
-    async def _signal_with_start(
-        self,
-        workflow: str,
-        start: JourneyStart | WatchStart,
-        wid: str,
-        target: RouteTarget,
-        event: JourneyEvent,
-    ) -> None:
-        await self.client.start_workflow(
-            workflow,
-            start,
-            id=wid,
-            task_queue=self.settings.task_queue,
-            start_signal=EVENT_SIGNAL,
-            start_signal_args=[event],
-            search_attributes=run_search_attributes(start.customer_id, target.key, target.version),
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        )
-
-    async def _signal(self, wid: str, event: JourneyEvent, result: RouteResult) -> bool:
-        try:
-            await self.client.get_workflow_handle(wid).signal(EVENT_SIGNAL, event)
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            result.not_running.append(wid)
-            return False
-        result.signalled.append(wid)
-        return True
 
 
 class Router:
@@ -318,7 +69,7 @@ class Router:
         self.js = js
         self.sessions = sessions
         self.settings = settings
-        self.events = EventRouter(client, settings, JourneyIndex(), sessions)
+        self.pipeline = EventPipeline(client, settings, JourneyIndex(), sessions)
         self.leases = PartitionLeases(js, settings, owner or router_identity())
         self._stopping = asyncio.Event()
         self._limit = asyncio.Semaphore(settings.router_concurrency)
@@ -333,7 +84,7 @@ class Router:
         self._stopping.set()
 
     async def refresh_index(self) -> None:
-        self.events.index = await load_index(self.sessions)
+        self.pipeline.index = await load_index(self.sessions)
 
     async def run(self) -> None:
         await bus.ensure_streams(self.js, self.settings)
@@ -343,7 +94,7 @@ class Router:
         log.info(
             "router %s: %d journeys in the index, %d partitions, %d routers live",
             self.leases.owner,
-            self.events.index.size,
+            self.pipeline.index.size,
             self.settings.event_partitions,
             self.leases.live_routers,
         )
@@ -503,15 +254,9 @@ class Router:
             per_customer: dict[str, list[tuple[Msg, Event]]] = defaultdict(list)
             for msg in batch:
                 try:
-                    event = decode_event(msg.data)
-                except EventTooLarge as err:
+                    event = decode(msg.data)
+                except Undecodable as err:
                     await self.dead_letter(msg, str(err))
-                    continue
-                except InvalidEvent as err:
-                    await self.dead_letter(msg, f"invalid event: {err}")
-                    continue
-                except Exception as err:  # undecodable bytes, not even JSON text
-                    await self.dead_letter(msg, f"undecodable message: {err}")
                     continue
                 per_customer[event.partition_key].append((msg, event))
             known = await self._resolve(per_customer)
@@ -547,11 +292,11 @@ class Router:
         steady = [
             event
             for items in per_customer.values()
-            if not any(event.type in _IDENTITY_CALLS for _, event in items)
+            if not any(changes_identity(event) for _, event in items)
             for _, event in items
         ]
         try:
-            return await self.events.resolve_pull(steady)
+            return await self.pipeline.resolve_pull(steady)
         except Exception as err:
             log.warning("router: resolving the pull's customers failed: %r", err)
             return {}
@@ -567,7 +312,7 @@ class Router:
 
     async def _apply(self, msg: Msg, event: Event, known: Identity | None = None) -> bool:
         """Route one event: True when settled (applied or dead-lettered), False if abandoned."""
-        if not self.events.has_work(event):
+        if not self.pipeline.has_work(event):
             return True
         earlier = (msg.metadata.num_delivered or 1) - 1
         if earlier >= self.settings.router_max_deliver:
@@ -576,7 +321,7 @@ class Router:
         failures = 0
         while True:
             try:
-                result = await self.events.route(event, known)
+                result = await self.pipeline.route(event, known)
             except Exception as err:
                 if self._stopping.is_set():
                     return False
@@ -615,23 +360,6 @@ class Router:
                 "Nats-Msg-Id": f"dlq-{msg.subject}-{sequence}",
             },
         )
-
-
-def _entry_key(target: RouteTarget, event: JourneyEvent) -> str | None:
-    """The entry key's value for ``event`` (``event.properties.cart_id``), or ``None``."""
-    assert target.entry.key is not None
-    names = scope(now=datetime.now(UTC), trigger=event, event=event)
-    try:
-        value = compile_expression(target.entry.key).evaluate(names)
-    except ExpressionError:
-        return None
-    return None if value is None or value == "" else str(value)
-
-
-def _previous_id(event: Event) -> str | None:
-    """An alias call's ``previousId`` (a declared field, or kept among the extras)."""
-    value = getattr(event, "previous_id", None) or (event.model_extra or {}).get("previousId")
-    return value if isinstance(value, str) and value else None
 
 
 async def serve(settings: Settings) -> None:

@@ -1,8 +1,9 @@
 """The I/O of an audience import: enter a batch of customers into a journey, and end the import.
 
-A customer enters as the router enters one on a trigger (workers/router.py): a signal-with-start
-of the journey's workflow with its own trigger event (see :mod:`journeys.audiences` for why),
-under the customer's canonical id, with the version's document for a declarative journey. Only
+A customer enters as the router enters one on a trigger, through :mod:`journeys.ingest.starts`:
+a signal-with-start of the journey's workflow with its own trigger event (see
+:mod:`journeys.audiences` for why), under the customer's canonical id, with the version's
+document for a declarative journey. Only
 the trigger's filter is not applied: the operator chose these customers; the journey's entry
 rules (re-entry, cooldown, cap, holdout) are, by the run itself as always.
 
@@ -17,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,6 @@ from nats.aio.client import Client as NATS
 from sqlalchemy import select
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
 from journeys.audiences import (
@@ -38,14 +38,10 @@ from journeys.audiences import (
 from journeys.contracts import (
     ACTIVITY_ENTER_BATCH,
     ACTIVITY_FINISH_IMPORT,
-    EVENT_SIGNAL,
     LIST_MISSING,
     JourneyEvent,
-    JourneyStart,
 )
-from journeys.definitions.document import ALWAYS
-from journeys.definitions.expressions import ExpressionError, compile_expression, scope
-from journeys.ingest import bus
+from journeys.ingest import bus, starts
 from journeys.ingest.audience_lists import ListMissing, drop_list, load_list
 from journeys.ingest.outages import is_outage
 from journeys.ingest.routing import JourneyIndex, RouteTarget
@@ -54,7 +50,6 @@ from journeys.store.audiences import record_progress
 from journeys.store.db import Sessions
 from journeys.store.definitions import ACTIVE, JourneyNotFound, get_journey
 from journeys.store.models import CustomerAlias, JourneyRun
-from journeys.workflow_ids import keyed_workflow_id, run_search_attributes, workflow_id
 
 log = logging.getLogger(__name__)
 
@@ -222,31 +217,14 @@ class AudienceActivities:
             timestamp=datetime.now(UTC),
             properties=dict(properties),
         )
-        entry_key = _entry_key(target, trigger) if target.entry.key is not None else None
+        entry_key = starts.entry_key(target, trigger)
         if target.entry.key is not None and entry_key is None:
             entry.outcome, entry.why = "skipped", f"no entry key ({target.entry.key})"
             return
-        wid = _workflow_id(target, entry.customer_id, trigger, entry_key)
-        start = JourneyStart(
-            journey_key=target.key,
-            journey_version=target.version,
-            customer_id=entry.customer_id,
-            time_scale=self.settings.time_scale,
-            definition=target.definition,
-            entry_key=entry_key,
-        )
+        wid = starts.run_id(target, entry.customer_id, trigger, entry_key)
         try:
-            handle = await client.start_workflow(
-                target.workflow_type,
-                start,
-                id=wid,
-                task_queue=self.settings.task_queue,
-                start_signal=EVENT_SIGNAL,
-                start_signal_args=[trigger],
-                search_attributes=run_search_attributes(
-                    entry.customer_id, target.key, target.version
-                ),
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            handle = await starts.start_run(
+                client, self.settings, target, entry.customer_id, trigger, wid, entry_key
             )
         except Exception as err:
             if is_outage(err):
@@ -306,26 +284,3 @@ def _classify(entry: _Entry, run: JourneyRun) -> None:
         entry.outcome, entry.why = "skipped", run.reason
     else:
         entry.outcome = "entered"
-
-
-def _entry_key(target: RouteTarget, event: JourneyEvent) -> str | None:
-    """The entry key's value for the import's trigger (its properties), or None."""
-    assert target.entry.key is not None
-    names = scope(now=datetime.now(UTC), trigger=event, event=event)
-    try:
-        value = compile_expression(target.entry.key).evaluate(names)
-    except ExpressionError:
-        return None
-    return None if value is None or value == "" else str(value)
-
-
-def _workflow_id(
-    target: RouteTarget, customer_id: str, event: JourneyEvent, entry_key: str | None
-) -> str:
-    """As the router names a run: one per customer, or per entry key and/or trigger."""
-    if not target.keyed:
-        return workflow_id(target.key, customer_id)
-    parts = [entry_key] if entry_key is not None else []
-    if target.entry.reentry == ALWAYS:
-        parts.append(event.message_id)
-    return keyed_workflow_id(target.key, customer_id, *parts)

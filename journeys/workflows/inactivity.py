@@ -19,12 +19,17 @@ from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from journeys.contracts import EVENT_SIGNAL, JourneyEvent, JourneyStart, WatchStart
+from journeys.contracts import (
+    EVENT_SIGNAL,
+    WATCHER_WORKFLOW,
+    JourneyEvent,
+    JourneyStart,
+    WatchStart,
+)
 from journeys.workflow_ids import run_search_attributes, workflow_id
 from journeys.workflows.run import human_duration
 from journeys.workflows.seen_ids import SeenIds
 
-WATCHER_WORKFLOW = "InactivityWatcher"
 # Countdown restarts kept in one history before continuing as new.
 RESTARTS_PER_RUN = 200
 

@@ -10,41 +10,41 @@ session's Temporal dev server, served by a real worker, on both stores; the API 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from fastapi import FastAPI
 from temporalio.client import Client, WorkflowFailureError
 
 from journeys.examples import CartRecovery
-from journeys.ingest.routing import load_index
-from journeys.registry import register_code_journeys
+from journeys.ingest.pipeline import EventPipeline
 from journeys.settings import Settings
+from journeys.workflows.dsl import Journey
 from tests.api.serving import bearer, make_key
 from tests.conftest import Store
 from tests.journeys.failing_journeys import FailsBeforeItsFirstWrite
 from tests.support.helpers import customer_id, eventually, runs_of, track
-from workers.router import EventRouter
-from workers.worker import build_worker
 
 KEY = FailsBeforeItsFirstWrite.spec.key
 
 
+# ``router``: the router's logic and a worker on the session's Temporal dev server.
 @pytest.fixture
-async def router(
-    api_settings: Settings, store: Store, temporal_dev: Client
-) -> AsyncIterator[EventRouter]:
-    journeys = [FailsBeforeItsFirstWrite, CartRecovery]
-    await register_code_journeys(store.sessions, journeys)
-    async with build_worker(temporal_dev, api_settings, store.sessions, journeys):
-        yield EventRouter(
-            temporal_dev, api_settings, await load_index(store.sessions), store.sessions
-        )
+def code_journeys() -> list[type[Journey]]:
+    return [FailsBeforeItsFirstWrite, CartRecovery]
+
+
+@pytest.fixture
+def temporal_client(temporal_dev: Client) -> Client:
+    return temporal_dev
+
+
+@pytest.fixture
+def worker_settings(api_settings: Settings) -> Settings:
+    return api_settings
 
 
 async def test_failed_runs_are_not_active_for_a_bulk_cancels_dry_run(
-    client: httpx.AsyncClient, store: Store, router: EventRouter, temporal_dev: Client
+    client: httpx.AsyncClient, store: Store, router: EventPipeline, temporal_dev: Client
 ) -> None:
     editor = await _editor(client)
     customer = customer_id()
@@ -72,7 +72,7 @@ async def test_failed_runs_are_not_active_for_a_bulk_cancels_dry_run(
 
 
 async def test_a_cancel_ends_the_row_of_a_run_whose_workflow_closed_without_it(
-    client: httpx.AsyncClient, store: Store, router: EventRouter, temporal_dev: Client
+    client: httpx.AsyncClient, store: Store, router: EventPipeline, temporal_dev: Client
 ) -> None:
     editor = await _editor(client)
     customer = customer_id()

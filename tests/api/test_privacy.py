@@ -4,7 +4,6 @@ of them in any table, while the journeys' counts still add up and suppressions s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,7 +13,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import nats
 import pytest
 from sqlalchemy import MetaData, func, select
 from sqlalchemy.engine import Connection
@@ -23,9 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.contracts import EVENT_SIGNAL, JourneyStart
 from journeys.examples import CartRecovery
-from journeys.ingest import bus
 from journeys.ingest.tracking import click_url, open_pixel_url
-from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from journeys.store import consent
 from journeys.store.customers import merge_traits
@@ -47,7 +43,7 @@ from tests.api.privacy_journeys import PrivacyWelcome
 from tests.api.serving import serve
 from tests.conftest import Store, stack_settings
 from tests.support.helpers import customer_id, eventually, free_port, track
-from workers.router import Router
+from tests.support.pipeline import running_pipeline
 from workers.servers import start_server, temporal_command
 from workers.worker import build_worker
 
@@ -85,22 +81,11 @@ async def running_stack(
     settings: Settings, temporal: Client, store: Store
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Router, worker and API on the test's own NATS; yields an admin client of the API."""
-    await register_code_journeys(store.sessions, JOURNEYS)
-    connection = await nats.connect(settings.nats_url)
-    jetstream = connection.jetstream()
-    await bus.ensure_streams(jetstream, settings)
-    router = Router(jetstream, temporal, store.sessions, settings)
-    routing = asyncio.create_task(router.run())
-    try:
-        async with (
-            build_worker(temporal, settings, store.sessions, JOURNEYS),
-            serve(settings) as client,
-        ):
-            yield client
-    finally:
-        router.stop()
-        await asyncio.wait_for(routing, 30)
-        await connection.close()
+    async with (
+        running_pipeline(settings, temporal, store.sessions, journeys=JOURNEYS),
+        serve(settings) as client,
+    ):
+        yield client
 
 
 async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> None:

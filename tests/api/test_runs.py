@@ -9,7 +9,6 @@ directly, since it is about the store's query, with times and statuses it must c
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,17 +18,15 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from journeys.examples import CartRecovery, WelcomeSeries
-from journeys.ingest.routing import load_index
-from journeys.registry import register_code_journeys
+from journeys.ingest.pipeline import EventPipeline
 from journeys.settings import Settings
 from journeys.store import customers
 from journeys.store.models import JourneyRun, OperatorAction
 from journeys.store.operator_log import actions
+from journeys.workflows.dsl import Journey
 from tests.api.serving import bearer, make_key
 from tests.conftest import Store
 from tests.support.helpers import audit_of, customer_id, deliveries_of, eventually, runs_of, track
-from workers.router import EventRouter
-from workers.worker import build_worker
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -39,17 +36,21 @@ def app_of(client: httpx.AsyncClient) -> FastAPI:
     return app
 
 
+# ``router``: the router's logic for entering customers, and a worker running their journeys,
+# on the session's Temporal dev server with the API's settings.
 @pytest.fixture
-async def router(
-    api_settings: Settings, store: Store, temporal_dev: Client
-) -> AsyncIterator[EventRouter]:
-    """The router's logic for entering customers, and a worker running their journeys."""
-    journeys = [CartRecovery, WelcomeSeries]
-    await register_code_journeys(store.sessions, journeys)
-    async with build_worker(temporal_dev, api_settings, store.sessions, journeys):
-        yield EventRouter(
-            temporal_dev, api_settings, await load_index(store.sessions), store.sessions
-        )
+def code_journeys() -> list[type[Journey]]:
+    return [CartRecovery, WelcomeSeries]
+
+
+@pytest.fixture
+def temporal_client(temporal_dev: Client) -> Client:
+    return temporal_dev
+
+
+@pytest.fixture
+def worker_settings(api_settings: Settings) -> Settings:
+    return api_settings
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ async def editor(client: httpx.AsyncClient) -> dict[str, str]:
     return bearer(await make_key(app_of(client), "editor", name="Grace"))
 
 
-async def enter(router: EventRouter, store: Store, event: str, customer: str) -> JourneyRun:
+async def enter(router: EventPipeline, store: Store, event: str, customer: str) -> JourneyRun:
     """Route ``event`` for ``customer`` and wait until the run it started has entered."""
     result = await router.route(track(event, customer, cart_id="K1"))
     assert len(result.started) == 1
@@ -211,7 +212,7 @@ async def test_a_bad_filter_is_a_422_naming_the_parameter(
 
 
 async def test_cancelling_one_run_ends_it_at_once_and_logs_who_and_why(
-    client: httpx.AsyncClient, store: Store, router: EventRouter, editor: dict[str, str]
+    client: httpx.AsyncClient, store: Store, router: EventPipeline, editor: dict[str, str]
 ) -> None:
     customer = customer_id()
     run = await enter(router, store, "Cart Abandoned", customer)
@@ -249,7 +250,7 @@ async def test_cancelling_one_run_ends_it_at_once_and_logs_who_and_why(
 
 
 async def test_bulk_cancel_needs_the_dry_runs_count_and_refuses_a_changed_set(
-    client: httpx.AsyncClient, store: Store, router: EventRouter, editor: dict[str, str]
+    client: httpx.AsyncClient, store: Store, router: EventPipeline, editor: dict[str, str]
 ) -> None:
     carts = [customer_id() for _ in range(3)]
     for customer in carts:
@@ -322,7 +323,7 @@ async def test_a_bulk_cancel_without_its_safeguards_is_a_422_naming_the_field(
 
 
 async def test_an_event_sent_by_hand_moves_a_waiting_run_on(
-    client: httpx.AsyncClient, store: Store, router: EventRouter, editor: dict[str, str]
+    client: httpx.AsyncClient, store: Store, router: EventPipeline, editor: dict[str, str]
 ) -> None:
     customer = customer_id()
     run = await enter(router, store, "Signed Up", customer)
@@ -367,7 +368,7 @@ async def test_an_event_sent_by_hand_moves_a_waiting_run_on(
 
 
 async def test_an_event_no_journey_waits_for_is_delivered_and_flagged(
-    client: httpx.AsyncClient, store: Store, router: EventRouter
+    client: httpx.AsyncClient, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     run = await enter(router, store, "Cart Abandoned", customer)

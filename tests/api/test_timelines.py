@@ -5,7 +5,6 @@ open and clicks by our tracking links, then read back over the API by an admin a
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,11 +15,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.ingest import tracking
 from journeys.ingest.events import Event
-from journeys.ingest.routing import load_index
-from journeys.registry import register_code_journeys
+from journeys.ingest.pipeline import EventPipeline
 from journeys.settings import Settings
 from journeys.store.models import Conversion, Delivery
 from journeys.temporal import workflow_id
+from journeys.workflows.dsl import Journey
 from tests.api.serving import serve
 from tests.api.test_tracking import path_of
 from tests.api.test_webhooks import post_sendgrid, sg_event
@@ -35,8 +34,6 @@ from tests.support.helpers import (
     eventually,
     journey_outcome,
 )
-from workers.router import EventRouter
-from workers.worker import build_worker
 
 SHOP = "https://shop.example.com/cart/K7"
 HELP = "https://shop.example.com/help"
@@ -53,15 +50,15 @@ def settings(api_settings: Settings, signer: SendGridSigner) -> Settings:
     return api_settings.model_copy(update={"sendgrid_webhook_public_key": signer.public_key})
 
 
+# ``router``: the worker and the router's logic on the store; SMS marketing needs an opt-in.
 @pytest.fixture
-async def router(time_skipping: WorkflowEnvironment, store: Store) -> AsyncIterator[EventRouter]:
-    """The worker and the router's logic on the store; SMS marketing needs an opt-in."""
-    worker_settings = store.settings.model_copy(update={"consent_opt_in_channels": ["sms"]})
-    await register_code_journeys(store.sessions, [TimelineTour])
-    async with build_worker(time_skipping.client, worker_settings, store.sessions, [TimelineTour]):
-        yield EventRouter(
-            time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
-        )
+def code_journeys() -> list[type[Journey]]:
+    return [TimelineTour]
+
+
+@pytest.fixture
+def worker_settings(store: Store) -> Settings:
+    return store.settings.model_copy(update={"consent_opt_in_channels": ["sms"]})
 
 
 def event(name: str, customer: str, at: datetime, **properties: Any) -> Event:
@@ -78,7 +75,7 @@ def event(name: str, customer: str, at: datetime, **properties: Any) -> Event:
 
 
 async def play(
-    env: WorkflowEnvironment, store: Store, router: EventRouter, api: httpx.AsyncClient, **kw: Any
+    env: WorkflowEnvironment, store: Store, router: EventPipeline, api: httpx.AsyncClient, **kw: Any
 ) -> str:
     """The tour for a new customer, to its exit; the customer id."""
     signer: SendGridSigner = kw["signer"]
@@ -133,7 +130,7 @@ async def play(
 async def test_the_story_of_a_run_for_admin_and_support(
     time_skipping: WorkflowEnvironment,
     store: Store,
-    router: EventRouter,
+    router: EventPipeline,
     settings: Settings,
     signer: SendGridSigner,
 ) -> None:

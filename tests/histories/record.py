@@ -30,6 +30,7 @@ from temporalio.client import Client, WorkflowFailureError
 
 from journeys.delivery.templates_catalog import seed_templates
 from journeys.examples import CartRecovery, WelcomeSeries
+from journeys.ingest.pipeline import EventPipeline
 from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
 from journeys.store.db import create_engine, create_sessions
@@ -40,7 +41,6 @@ from tests.journeys.sample_journeys import WinBack
 from tests.journeys.test_definition_steps import TOUR
 from tests.support.helpers import customer_id, track
 from workers.migrate import upgrade_async
-from workers.router import EventRouter
 from workers.worker import build_worker
 
 HERE = Path(__file__).resolve().parent
@@ -61,7 +61,7 @@ class Clock:
 class Scenario:
     """Drives one run to its end and names the workflow whose history is kept."""
 
-    drive: Callable[[Clock, EventRouter, str], Awaitable[list[str]]]
+    drive: Callable[[Clock, EventPipeline, str], Awaitable[list[str]]]
 
 
 async def _finish(env: Clock, wid: str) -> None:
@@ -86,14 +86,14 @@ FAILING: dict[str, Any] = {
 }
 
 
-async def cart_completed(env: Clock, router: EventRouter, who: str) -> list[str]:
+async def cart_completed(env: Clock, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Cart Abandoned", who, cart_id="K1", total=42.5))
     wid = workflow_id("cart-recovery", who)
     await _finish(env, wid)
     return [wid]
 
 
-async def cart_exited(env: Clock, router: EventRouter, who: str) -> list[str]:
+async def cart_exited(env: Clock, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Cart Abandoned", who, cart_id="K2"))
     await env.sleep(timedelta(hours=1))
     await router.route(track("Order Completed", who, order_id="O1"))
@@ -102,7 +102,7 @@ async def cart_exited(env: Clock, router: EventRouter, who: str) -> list[str]:
     return [wid]
 
 
-async def welcome_activated(env: Clock, router: EventRouter, who: str) -> list[str]:
+async def welcome_activated(env: Clock, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Signed Up", who))
     await env.sleep(timedelta(days=1))
     await router.route(track("Activated", who))
@@ -111,14 +111,14 @@ async def welcome_activated(env: Clock, router: EventRouter, who: str) -> list[s
     return [wid]
 
 
-async def welcome_timed_out(env: Clock, router: EventRouter, who: str) -> list[str]:
+async def welcome_timed_out(env: Clock, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Signed Up", who))
     wid = workflow_id("welcome-series", who)
     await _finish(env, wid)
     return [wid]
 
 
-async def definition_tour(env: Clock, router: EventRouter, who: str) -> list[str]:
+async def definition_tour(env: Clock, router: EventPipeline, who: str) -> list[str]:
     """The interpreter: delay, branch, split, send, wait with a filter, emit and exit."""
     await router.route(track("Cart Abandoned", who, cart_id="K1", total=42))
     await env.sleep(timedelta(minutes=40))
@@ -128,7 +128,7 @@ async def definition_tour(env: Clock, router: EventRouter, who: str) -> list[str
     return [wid]
 
 
-async def win_back(env: Clock, router: EventRouter, who: str) -> list[str]:
+async def win_back(env: Clock, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Login", who))
     wid = workflow_id("test-win-back", who)
     await env.sleep(timedelta(days=7, hours=1))
@@ -139,7 +139,7 @@ async def win_back(env: Clock, router: EventRouter, who: str) -> list[str]:
     return [wid]
 
 
-async def definition_failed(env: Clock, router: EventRouter, who: str) -> list[str]:
+async def definition_failed(env: Clock, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Invoice Due", who, total=10, count=0))
     wid = workflow_id(FAILING["key"], who)
     try:
@@ -195,7 +195,7 @@ async def record(names: list[str]) -> None:
             client = await Client.connect(f"127.0.0.1:{server.port}")
             await ensure_search_attributes(client, client.namespace)
             env = Clock(client)
-            router = EventRouter(client, settings, await load_index(sessions), sessions)
+            router = EventPipeline(client, settings, await load_index(sessions), sessions)
             async with build_worker(client, settings, sessions, JOURNEYS, publish=router.route):
                 for name in names:
                     for wid in await SCENARIOS[name].drive(env, router, customer_id()):

@@ -19,12 +19,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import ACTIVITY_RECORD_PROGRESS, EVENT_SIGNAL, JourneyEvent, JourneyStart
 from journeys.examples import CartRecovery
+from journeys.ingest.pipeline import EventPipeline
 from journeys.temporal import workflow_id
 from journeys.workflow_ids import run_search_attributes
 from journeys.workflows.changes import ONE_BOOKKEEPING_WRITE
 from tests.conftest import Store
 from tests.support.helpers import audit_of, customer_id, journey_outcome, runs_of, track
-from workers.router import EventRouter
 
 
 def _first_task_commands(history: WorkflowHistory) -> list[str]:
@@ -67,12 +67,12 @@ def _local_activities(history: WorkflowHistory, until: EventType.ValueType) -> l
 
 
 async def test_the_first_task_enters_the_run_and_audits_it_in_one_write(
-    time_skipping: WorkflowEnvironment, store: Store, cart_recovery_router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     wid = workflow_id("cart-recovery", customer)
 
-    await cart_recovery_router.route(track("Cart Abandoned", customer, cart_id="K1", total=10))
+    await router.route(track("Cart Abandoned", customer, cart_id="K1", total=10))
     await journey_outcome(time_skipping, wid)
 
     history = await time_skipping.client.get_workflow_handle(wid).fetch_history()
@@ -86,14 +86,14 @@ async def test_the_first_task_enters_the_run_and_audits_it_in_one_write(
 
 
 async def test_a_new_run_takes_its_changes_without_a_marker(
-    time_skipping: WorkflowEnvironment, cart_recovery_router: EventRouter
+    time_skipping: WorkflowEnvironment, router: EventPipeline
 ) -> None:
     """No patch marker and no ``TemporalChangeVersion`` upsert: the first task is the one
     bookkeeping write and the timer."""
     customer = customer_id()
     wid = workflow_id("cart-recovery", customer)
 
-    await cart_recovery_router.route(track("Cart Abandoned", customer, cart_id="K1", total=10))
+    await router.route(track("Cart Abandoned", customer, cart_id="K1", total=10))
     await journey_outcome(time_skipping, wid)
 
     history = await time_skipping.client.get_workflow_handle(wid).fetch_history()
@@ -105,7 +105,7 @@ async def test_a_new_run_takes_its_changes_without_a_marker(
 
 
 async def test_a_run_started_as_version_1_takes_the_change_by_its_marker(
-    time_skipping: WorkflowEnvironment, store: Store, cart_recovery_router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     """A starter still on the old code (a rolling deploy) starts version 1 runs: they take the
     one-write bookkeeping through the patch, as runs did before start versions."""

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import CANCEL_SIGNAL, CancelRequest, JourneyOutcome, StepState
+from journeys.ingest.pipeline import EventPipeline
 from journeys.store import templates
 from journeys.temporal import workflow_id
 from journeys.testing import JourneyTestKit
@@ -34,7 +35,6 @@ from tests.support.helpers import (
     runs_of,
     track,
 )
-from workers.router import EventRouter
 
 STOP = CancelRequest(actor="Grace Ops", reason="wrong audience", key_id="k1")
 STOPPED = "cancelled by Grace Ops: wrong audience"
@@ -59,11 +59,11 @@ FAILING_SEND: dict[str, Any] = {
 
 
 async def test_a_code_journey_cancelled_mid_wait_ends_at_once_and_sends_nothing_more(
-    time_skipping: WorkflowEnvironment, store: Store, cart_recovery_router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     entered = await time_skipping.get_current_time()
-    await cart_recovery_router.route(track("Cart Abandoned", customer, cart_id="K1"))
+    await router.route(track("Cart Abandoned", customer, cart_id="K1"))
     handle = time_skipping.client.get_workflow_handle(
         workflow_id("cart-recovery", customer), result_type=JourneyOutcome
     )
@@ -89,17 +89,17 @@ async def test_a_code_journey_cancelled_mid_wait_ends_at_once_and_sends_nothing_
 
 
 async def test_an_exit_before_the_cancel_wins_and_the_cancel_changes_nothing(
-    time_skipping: WorkflowEnvironment, store: Store, cart_recovery_router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
-    await cart_recovery_router.route(track("Cart Abandoned", customer, cart_id="K2"))
+    await router.route(track("Cart Abandoned", customer, cart_id="K2"))
     handle = time_skipping.client.get_workflow_handle(
         workflow_id("cart-recovery", customer), result_type=JourneyOutcome
     )
     await time_skipping.sleep(timedelta(minutes=5))
     # The exit arrived first: whether the cancel lands while the run records its exit or after
     # it ended (then Temporal refuses the signal), the run ends as the exit made it.
-    await cart_recovery_router.route(track("Order Completed", customer))
+    await router.route(track("Order Completed", customer))
     with_cancel = asyncio.create_task(handle.signal(CANCEL_SIGNAL, STOP))
     outcome = await journey_outcome(time_skipping, handle.id)
     await asyncio.gather(with_cancel, return_exceptions=True)

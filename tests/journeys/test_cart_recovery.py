@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.contracts import JourneyOutcome, StepState
-from journeys.examples import CartRecovery
-from journeys.ingest.routing import load_index
-from journeys.registry import register_code_journeys
+from journeys.ingest.pipeline import EventPipeline
 from journeys.temporal import workflow_id
 from tests.conftest import Store
 from tests.support.helpers import (
@@ -19,35 +15,14 @@ from tests.support.helpers import (
     customer_id,
     deliveries_of,
     journey_outcome,
+    on_time,
     runs_of,
     track,
 )
-from workers.router import EventRouter
-from workers.worker import build_worker
-
-TOLERANCE = timedelta(seconds=30)
-
-
-@pytest.fixture
-async def router(time_skipping: WorkflowEnvironment, store: Store) -> EventRouter:
-    await register_code_journeys(store.sessions, [CartRecovery])
-    return EventRouter(
-        time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
-    )
-
-
-@pytest.fixture
-async def worker(time_skipping: WorkflowEnvironment, store: Store) -> AsyncIterator[None]:
-    async with build_worker(time_skipping.client, store.settings, store.sessions, [CartRecovery]):
-        yield
-
-
-def close_to(actual: timedelta, expected: timedelta) -> bool:
-    return expected <= actual <= expected + TOLERANCE
 
 
 async def test_no_purchase_sends_sms_then_email_and_completes(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter, worker: None
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     entered = await time_skipping.get_current_time()
@@ -59,10 +34,10 @@ async def test_no_purchase_sends_sms_then_email_and_completes(
     sms, email = await deliveries_of(store.sessions, customer)
     assert (sms.channel, sms.status, sms.recipient) == ("sms", "sent", "+15550000001")
     assert sms.body is not None and "Hi Ada, your cart K1 is waiting (42.50 USD)" in sms.body
-    assert close_to(sms.requested_at - entered, timedelta(minutes=15))
+    assert on_time(sms.requested_at - entered, timedelta(minutes=15))
     assert (email.channel, email.status, email.recipient) == ("email", "sent", "ada@example.com")
     assert email.subject == "Ada, you left something in your cart"
-    assert close_to(email.requested_at - entered, timedelta(hours=2, minutes=15))
+    assert on_time(email.requested_at - entered, timedelta(hours=2, minutes=15))
     (run,) = await runs_of(store.sessions, customer)
     assert (run.status, run.reason) == ("completed", "completed all steps")
     kinds = [a.kind for a in await audit_of(store.sessions, customer)]
@@ -70,7 +45,7 @@ async def test_no_purchase_sends_sms_then_email_and_completes(
 
 
 async def test_purchase_mid_wait_exits_at_once_without_email(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter, worker: None
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     entered = await time_skipping.get_current_time()
@@ -87,19 +62,19 @@ async def test_purchase_mid_wait_exits_at_once_without_email(
 
     assert outcome.status == "exited"
     assert outcome.reason == "exited on Order Completed"
-    assert close_to(outcome.ended_at - entered, timedelta(minutes=20))
+    assert on_time(outcome.ended_at - entered, timedelta(minutes=20))
     (sms,) = await deliveries_of(store.sessions, customer)
     assert sms.channel == "sms"
     (run,) = await runs_of(store.sessions, customer)
     assert (run.status, run.reason) == ("exited", "exited on Order Completed")
-    assert run.ended_at is not None and close_to(run.ended_at - entered, timedelta(minutes=20))
+    assert run.ended_at is not None and on_time(run.ended_at - entered, timedelta(minutes=20))
     history = await handle.fetch_history()
     cancelled = [e for e in history.events if e.HasField("timer_canceled_event_attributes")]
     assert len(cancelled) == 1, "the pending 2 h timer must be cancelled by the exit"
 
 
 async def test_same_event_published_twice_starts_one_journey_and_sends_one_sms(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter, worker: None
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     event = track("Cart Abandoned", customer, cart_id="K3")

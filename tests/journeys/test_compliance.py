@@ -29,15 +29,18 @@ with workflow.unsafe.imports_passed_through():
 
     from journeys.contracts import SUPPRESSED_EVENT
     from journeys.delivery.compliance import address_hash
+    from journeys.ingest.commands import RouteResult, carry_out
+    from journeys.ingest.consent import update_consent
     from journeys.ingest.events import Event
-    from journeys.ingest.routing import load_index
+    from journeys.ingest.identify import apply_identity
+    from journeys.ingest.pipeline import EventPipeline
     from journeys.ingest.webhooks import names
-    from journeys.registry import register_code_journeys
     from journeys.store import consent
     from journeys.store.consent import ConsentChange
     from journeys.store.models import Consent, Customer, Delivery, JourneyRun, Suppression
     from journeys.temporal import workflow_id
     from tests.conftest import Store, new_time_skipping
+    from tests.support.fixtures import journeys_running
     from tests.support.helpers import (
         audit_of,
         customer_id,
@@ -47,8 +50,6 @@ with workflow.unsafe.imports_passed_through():
         runs_of,
         track,
     )
-    from workers.router import EventRouter, RouteResult
-    from workers.worker import build_worker
 
 
 async def _send_script(self: Journey, trigger: JourneyEvent) -> None:
@@ -110,7 +111,7 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
 @asynccontextmanager
 async def running(
     env: WorkflowEnvironment, store: Store, tmp_path: Path, **settings: Any
-) -> AsyncIterator[EventRouter]:
+) -> AsyncIterator[EventPipeline]:
     """A worker and a router with the compliance ``settings`` (SMS opt-in required, cap of 3)."""
     folder = tmp_path / "templates"
     folder.mkdir(exist_ok=True)
@@ -125,11 +126,8 @@ async def running(
             **settings,
         }
     )
-    await register_code_journeys(store.sessions, JOURNEYS)
-    async with build_worker(env.client, store.settings, store.sessions, JOURNEYS):
-        yield EventRouter(
-            env.client, store.settings, await load_index(store.sessions), store.sessions
-        )
+    async with journeys_running(env.client, store.settings, store.sessions, JOURNEYS) as router:
+        yield router
 
 
 def identify(customer: str, **traits: Any) -> Event:
@@ -142,11 +140,14 @@ def scripted(
     return track(name, customer, sends=list(sends), **props)
 
 
-async def apply_consent(router: EventRouter, event: Event) -> ConsentChange:
-    """Apply an event's consent as the router does before routing it, and show the change."""
-    identity = await router.apply_identity(event)
+async def apply_consent(router: EventPipeline, event: Event) -> ConsentChange:
+    """Apply an event's consent as the router does before routing it (its Suppressed signals
+    sent), and show the change."""
+    identity = await apply_identity(router.sessions, router.index, event)
     source = replace(event.to_journey_event(), customer_id=identity.customer_id)
-    return await router.apply_consent(event, identity, source, RouteResult())
+    update = await update_consent(router.sessions, router.settings, event, identity, source)
+    await carry_out(router.client, router.settings, [*update.signals], RouteResult())
+    return update.change
 
 
 async def outcome_of(env: WorkflowEnvironment, key: str, customer: str) -> tuple[str, str, int]:

@@ -26,8 +26,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.ingest.routing import load_index
-from journeys.registry import register_code_journeys
+from journeys.ingest.pipeline import EventPipeline
+from journeys.settings import Settings
 from journeys.store import templates
 from journeys.store.db import Sessions
 from journeys.store.models import Delivery
@@ -37,8 +37,6 @@ from tests.conftest import Store
 from tests.journeys.channels.servers import serve_app
 from tests.journeys.sample_journeys import DeliveryProbe
 from tests.support.helpers import audit_of, customer_id, deliveries_of, journey_outcome, track
-from workers.router import EventRouter
-from workers.worker import build_worker
 
 JOURNEYS: list[type[Journey]] = [DeliveryProbe]
 SID = "AC0123456789abcdef0123456789abcdef"
@@ -103,12 +101,9 @@ async def fake(store: Store) -> AsyncIterator[tuple[FakeProviders, str]]:
 
 
 @pytest.fixture
-async def router(
-    time_skipping: WorkflowEnvironment,
-    store: Store,
-    fake: tuple[FakeProviders, str],
-    tmp_path: Path,
-) -> AsyncIterator[EventRouter]:
+async def worker_settings(
+    store: Store, fake: tuple[FakeProviders, str], tmp_path: Path
+) -> Settings:
     folder = tmp_path / "templates"
     folder.mkdir()
     (folder / "delivery_note.txt.j2").write_text("Hello {{ customer.first_name }}")
@@ -135,11 +130,12 @@ async def router(
             "webhook_allow_private_targets": True,
         }
     )
-    await register_code_journeys(store.sessions, JOURNEYS)
-    async with build_worker(time_skipping.client, store.settings, store.sessions, JOURNEYS):
-        yield EventRouter(
-            time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
-        )
+    return store.settings
+
+
+@pytest.fixture
+def code_journeys() -> list[type[Journey]]:
+    return JOURNEYS
 
 
 def retried(caplog: pytest.LogCaptureFixture) -> list[tuple[str | None, str, timedelta | None]]:
@@ -156,7 +152,7 @@ def retried(caplog: pytest.LogCaptureFixture) -> list[tuple[str | None, str, tim
 
 
 async def run_probe(
-    env: WorkflowEnvironment, router: EventRouter, customer: str, **properties: Any
+    env: WorkflowEnvironment, router: EventPipeline, customer: str, **properties: Any
 ) -> tuple[str, int]:
     """Start the probe journey for ``customer``; its outcome's status and messages sent."""
     await router.route(track("Delivery Test", customer, **properties))
@@ -168,7 +164,7 @@ async def test_a_rate_limited_sms_is_retried_with_the_same_message_and_sent_once
     time_skipping: WorkflowEnvironment,
     store: Store,
     fake: tuple[FakeProviders, str],
-    router: EventRouter,
+    router: EventPipeline,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     providers, _ = fake
@@ -215,7 +211,7 @@ async def test_an_invalid_number_fails_the_step_at_once_and_the_journey_goes_on(
     time_skipping: WorkflowEnvironment,
     store: Store,
     fake: tuple[FakeProviders, str],
-    router: EventRouter,
+    router: EventPipeline,
 ) -> None:
     providers, _ = fake
     providers.script = [INVALID_TO] * 3  # a retry would be refused again, and show here
@@ -243,7 +239,7 @@ async def test_server_errors_are_retried_until_the_sms_is_sent_once(
     time_skipping: WorkflowEnvironment,
     store: Store,
     fake: tuple[FakeProviders, str],
-    router: EventRouter,
+    router: EventPipeline,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     providers, _ = fake
@@ -265,7 +261,7 @@ async def test_a_profile_without_webhook_url_goes_to_the_configured_one(
     time_skipping: WorkflowEnvironment,
     store: Store,
     fake: tuple[FakeProviders, str],
-    router: EventRouter,
+    router: EventPipeline,
 ) -> None:
     providers, url = fake
     customer = customer_id()
@@ -296,7 +292,7 @@ async def test_a_retry_renders_the_template_version_its_delivery_claimed(
     time_skipping: WorkflowEnvironment,
     store: Store,
     fake: tuple[FakeProviders, str],
-    router: EventRouter,
+    router: EventPipeline,
 ) -> None:
     """A template saved between a 429 and its retry does not change the retried message: the
     delivery row holds the version it rendered, and the retry renders that one again."""

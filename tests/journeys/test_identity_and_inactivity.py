@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from journeys.contracts import JourneyOutcome
 from journeys.examples import CartRecovery
 from journeys.ingest.events import Event
-from journeys.ingest.routing import load_index
-from journeys.registry import register_code_journeys
+from journeys.ingest.pipeline import EventPipeline
+from journeys.settings import Settings
 from journeys.store import customers
 from journeys.temporal import watcher_id, workflow_id
 from journeys.workflows.dsl import Journey
@@ -31,8 +31,6 @@ from tests.support.helpers import (
     runs_of,
     track,
 )
-from workers.router import EventRouter
-from workers.worker import build_worker
 
 JOURNEYS: list[type[Journey]] = [CartRecovery, WinBack]
 
@@ -47,9 +45,12 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-async def router(
-    time_skipping: WorkflowEnvironment, store: Store, tmp_path: Path
-) -> AsyncIterator[EventRouter]:
+def code_journeys() -> list[type[Journey]]:
+    return JOURNEYS
+
+
+@pytest.fixture
+def worker_settings(store: Store, tmp_path: Path) -> Settings:
     folder = tmp_path / "templates"
     folder.mkdir()
     (folder / "win_back.txt.j2").write_text("We miss you, {{ customer.first_name }}")
@@ -57,11 +58,7 @@ async def router(
         (folder / name).write_text("Cart of {{ customer.first_name }}")
     (folder / "cart_recovery_email.subject.j2").write_text("Your cart")
     store.settings = store.settings.model_copy(update={"templates_dir": folder})
-    await register_code_journeys(store.sessions, JOURNEYS)
-    async with build_worker(time_skipping.client, store.settings, store.sessions, JOURNEYS):
-        yield EventRouter(
-            time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
-        )
+    return store.settings
 
 
 def call(kind: str, **fields: Any) -> Event:
@@ -69,7 +66,7 @@ def call(kind: str, **fields: Any) -> Event:
 
 
 async def test_an_anonymous_journey_continues_for_the_identified_customer(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     anonymous, user = f"anon-{customer_id()}", customer_id()
     await router.route(call("track", event="Cart Abandoned", anonymousId=anonymous))
@@ -108,7 +105,7 @@ async def test_an_anonymous_journey_continues_for_the_identified_customer(
 
 
 async def test_alias_merges_profiles_and_later_events_of_the_old_id(
-    store: Store, router: EventRouter
+    store: Store, router: EventPipeline
 ) -> None:
     old, new = customer_id(), customer_id()
     await router.route(call("identify", userId=old, traits={"email": "old@example.com", "a": 1}))
@@ -124,7 +121,7 @@ async def test_alias_merges_profiles_and_later_events_of_the_old_id(
 
 
 async def test_a_redelivered_trigger_after_the_run_ended_enters_no_one_twice(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     trigger = track("Cart Abandoned", customer)
@@ -156,7 +153,7 @@ async def _status(env: WorkflowEnvironment, wid: str) -> WorkflowExecutionStatus
 
 
 async def test_inactivity_enters_after_the_period_without_the_event(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     journey = workflow_id("test-win-back", customer)
@@ -187,7 +184,7 @@ async def test_inactivity_enters_after_the_period_without_the_event(
 
 
 async def test_an_opt_out_or_unsubscribe_routed_in_ends_running_marketing_journeys(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     opted_out, unsubscribed = customer_id(), customer_id()
     for customer in (opted_out, unsubscribed):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,30 +11,25 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.examples import CartRecovery, WelcomeSeries
 from journeys.ingest.events import Event
-from journeys.ingest.routing import load_index
-from journeys.registry import register_code_journeys
+from journeys.ingest.pipeline import EventPipeline
 from journeys.temporal import workflow_id
 from journeys.workflows.dsl import Journey
 from tests.conftest import Store
 from tests.journeys.sample_journeys import TemplateProbe, UndeclaredWait
+from tests.support.fixtures import routing_to
 from tests.support.helpers import audit_of, customer_id, deliveries_of, journey_outcome, track
-from workers.router import EventRouter
 from workers.worker import build_worker
 
 JOURNEYS: list[type[Journey]] = [CartRecovery, WelcomeSeries, UndeclaredWait, TemplateProbe]
 
 
 @pytest.fixture
-async def router(time_skipping: WorkflowEnvironment, store: Store) -> AsyncIterator[EventRouter]:
-    await register_code_journeys(store.sessions, JOURNEYS)
-    async with build_worker(time_skipping.client, store.settings, store.sessions, JOURNEYS):
-        yield EventRouter(
-            time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
-        )
+def code_journeys() -> list[type[Journey]]:
+    return JOURNEYS
 
 
 async def test_welcome_series_without_activation_sends_the_tips_after_three_days(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     await router.route(track("Signed Up", customer))
@@ -49,7 +43,7 @@ async def test_welcome_series_without_activation_sends_the_tips_after_three_days
 
 
 async def test_welcome_series_activation_during_the_wait_skips_the_tips(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     await router.route(track("Signed Up", customer))
@@ -65,7 +59,7 @@ async def test_welcome_series_activation_during_the_wait_skips_the_tips(
 
 
 async def test_a_customer_without_a_phone_is_skipped_with_the_reason_and_the_journey_goes_on(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     event = Event.model_validate(
@@ -87,7 +81,7 @@ async def test_a_customer_without_a_phone_is_skipped_with_the_reason_and_the_jou
 
 
 async def test_a_second_trigger_while_in_the_journey_is_ignored(
-    time_skipping: WorkflowEnvironment, store: Store, router: EventRouter
+    time_skipping: WorkflowEnvironment, store: Store, router: EventPipeline
 ) -> None:
     customer = customer_id()
     await router.route(track("Cart Abandoned", customer, cart_id="first"))
@@ -102,7 +96,7 @@ async def test_a_second_trigger_while_in_the_journey_is_ignored(
 
 
 async def test_waiting_for_an_undeclared_event_fails_the_run_naming_it(
-    time_skipping: WorkflowEnvironment, router: EventRouter
+    time_skipping: WorkflowEnvironment, router: EventPipeline
 ) -> None:
     customer = customer_id()
     await router.route(track("Test Started", customer))
@@ -141,18 +135,15 @@ def templates(tmp_path: Path, store: Store) -> Path:
 async def test_a_template_that_cannot_render_fails_that_step_only(
     time_skipping: WorkflowEnvironment,
     templates: Path,
+    router: EventPipeline,
     store: Store,
     template: str,
     reason: str,
 ) -> None:
-    await register_code_journeys(store.sessions, JOURNEYS)
-    router = EventRouter(
-        time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
-    )
+    """``templates`` comes before ``router``: the worker renders from the test's folder."""
     customer = customer_id()
-    async with build_worker(time_skipping.client, store.settings, store.sessions, JOURNEYS):
-        await router.route(track("Template Test", customer, template=template))
-        outcome = await journey_outcome(time_skipping, workflow_id("test-templates", customer))
+    await router.route(track("Template Test", customer, template=template))
+    outcome = await journey_outcome(time_skipping, workflow_id("test-templates", customer))
 
     assert (outcome.status, outcome.messages_sent) == ("completed", 1)
     broken, after = await deliveries_of(store.sessions, customer)
@@ -165,10 +156,7 @@ async def test_a_purchase_that_arrives_with_the_cart_ends_the_run_before_any_ste
 ) -> None:
     """Both events reach the run before a worker has picked it up: the first workflow task sees
     the trigger and the exit together, and the customer leaves on entry."""
-    await register_code_journeys(store.sessions, JOURNEYS)
-    router = EventRouter(
-        time_skipping.client, store.settings, await load_index(store.sessions), store.sessions
-    )
+    router = await routing_to(time_skipping.client, store.settings, store.sessions, JOURNEYS)
     customer = customer_id()
     await router.route(track("Cart Abandoned", customer))
     assert (await router.route(track("Order Completed", customer))).signalled

@@ -1,2 +1,3 @@
-"""What the tests share: helpers (``helpers.py``), and a worker and router around real NATS
-and Temporal servers (``pipeline.py``)."""
+"""What the tests share: helpers (``helpers.py``), the journeys-running fixtures
+(``fixtures.py``, registered for the whole suite in ``tests/conftest.py``), and a worker and
+router around real NATS and Temporal servers (``pipeline.py``)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -18,6 +18,7 @@ from journeys.ingest.events import Event
 from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from journeys.store.db import Sessions
+from journeys.workflows.dsl import Journey
 from workers.router import Router
 from workers.worker import build_worker
 
@@ -36,9 +37,16 @@ class Pipeline:
 
 @asynccontextmanager
 async def running_pipeline(
-    settings: Settings, client: Client, sessions: Sessions, *, with_worker: bool = True
+    settings: Settings,
+    client: Client,
+    sessions: Sessions,
+    *,
+    journeys: Sequence[type[Journey]] = (CartRecovery, WelcomeSeries),
+    with_worker: bool = True,
 ) -> AsyncIterator[Pipeline]:
-    journeys = [CartRecovery, WelcomeSeries]
+    """The router consuming ``settings``' NATS and, unless ``with_worker`` is False, a worker
+    running ``journeys`` (registered first, so the router's index holds them)."""
+    journeys = list(journeys)
     await register_code_journeys(sessions, journeys)
     nc = await nats.connect(settings.nats_url)
     js = nc.jetstream()

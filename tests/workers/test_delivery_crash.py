@@ -24,6 +24,7 @@ from starlette.routing import Route
 from temporalio.client import Client
 
 from journeys.contracts import JourneyOutcome
+from journeys.ingest.pipeline import EventPipeline
 from journeys.ingest.routing import load_index
 from journeys.store import templates as template_store
 from journeys.temporal import workflow_id
@@ -37,7 +38,6 @@ from tests.support.helpers import (
     start_process,
     track,
 )
-from workers.router import EventRouter
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -101,7 +101,7 @@ async def test_worker_killed_after_the_provider_accepted_sends_nothing_twice(
                 assert index.wants("Delivery Test"), log.read_text()[-2000:]
 
             await eventually(registered, timeout=60)
-            router = EventRouter(
+            router = EventPipeline(
                 temporal_dev, settings, await load_index(store.sessions), store.sessions
             )
             await router.route(track("Delivery Test", customer))

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from temporalio.client import Client
 
 from journeys.contracts import JourneyOutcome, StepState
+from journeys.ingest.pipeline import EventPipeline
 from journeys.ingest.routing import load_index
 from journeys.settings import Settings
 from journeys.store.models import JourneyDefinition
@@ -33,7 +34,6 @@ from tests.support.helpers import (
     start_process,
     track,
 )
-from workers.router import EventRouter
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ async def test_worker_killed_during_the_wait_finishes_with_one_sms_and_one_email
             assert "cart-recovery" in keys, log.read_text()
 
         await eventually(registered, timeout=60)
-        router = EventRouter(
+        router = EventPipeline(
             temporal_dev, settings, await load_index(store.sessions), store.sessions
         )
         await router.route(track("Cart Abandoned", customer, cart_id="K9"))
