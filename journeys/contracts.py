@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from journeys.vocabulary import AuditKind, DeliveryStatus, RunStatus
+
 EVENT_SIGNAL = "event"
 # An operator's stop (api/run_control.py): the signal, with a CancelRequest.
 CANCEL_SIGNAL = "cancel"
@@ -158,7 +160,7 @@ class StepState:
 class JourneyOutcome:
     """Workflow result: how and when the run ended."""
 
-    status: str
+    status: RunStatus
     reason: str
     ended_at: datetime
     messages_sent: int
@@ -261,7 +263,7 @@ class AuditRecord:
 
     run: RunRef
     seq: int
-    kind: str
+    kind: AuditKind
     reason: str
     occurred_at: datetime
     step: str | None = None
@@ -319,9 +321,9 @@ class ComplianceDecision:
 
 @dataclass(frozen=True)
 class SendResult:
-    """What happened to one send step; ``status`` is sent, skipped or failed."""
+    """What happened to one send step; ``status`` is sent, skipped or failed (or unconfirmed)."""
 
-    status: str
+    status: DeliveryStatus
     reason: str
     delivery_id: int | None = None
     recipient: str | None = None
