@@ -19,10 +19,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
+from cachetools import LRUCache
 from nats.aio.client import Client as NATS
 from sqlalchemy import select
 from temporalio import activity
@@ -90,7 +90,7 @@ class AudienceActivities:
         self.settings = settings
         self._nats: NATS | None = None
         self._lock = asyncio.Lock()
-        self._lists: OrderedDict[str, list[str]] = OrderedDict()
+        self._lists: LRUCache[str, list[str]] = LRUCache(maxsize=_CACHED_LISTS)
 
     def all(self) -> list[Any]:
         return [self.enter_batch, self.finish_import]
@@ -148,9 +148,6 @@ class AudienceActivities:
         if cached is None:
             cached = await load_list((await self._connection()).jetstream(), import_id)
             self._lists[import_id] = cached
-            while len(self._lists) > _CACHED_LISTS:
-                self._lists.popitem(last=False)
-        self._lists.move_to_end(import_id)
         return cached
 
     async def _entrance(self, key: str) -> _Entrance | str:
