@@ -43,11 +43,20 @@ NatsDep = Annotated[NATS, Depends(get_nats)]
 
 def get_jetstream(request: Request, connection: NatsDep) -> JetStreamContext:
     """Refuse at once while NATS is down: a publish would only sit in the reconnect buffer."""
-    if not connection.is_connected:
+    jetstream = jetstream_if_connected(request, connection)
+    if jetstream is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "event not stored: the API is not connected to NATS; retry with the same messageId",
         )
+    return jetstream
+
+
+def jetstream_if_connected(request: Request, connection: NATS) -> JetStreamContext | None:
+    """JetStream, or None while NATS is down: for a route that answers either way (a tracked
+    click redirects whether or not its event is stored), asked when it is about to publish."""
+    if not connection.is_connected:
+        return None
     jetstream: JetStreamContext = request.app.state.jetstream
     return jetstream
 

@@ -38,11 +38,7 @@ from api.journeys.schemas import (
 )
 from api.params import NO_NUL, VersionPath
 from journeys.definitions.diff import diff
-from journeys.definitions.document import (
-    KEY_PATTERN,
-    DefinitionError,
-    Problem,
-)
+from journeys.definitions.document import KEY_PATTERN, DefinitionError, Problem
 from journeys.store import definitions as store
 from journeys.store.db import Sessions
 from journeys.store.models import JourneyDefinition
@@ -81,8 +77,6 @@ DOCUMENT_BODY: dict[str, Any] = {
         },
     }
 }
-
-
 PROBLEMS = {
     "model": ProblemsOut,
     "description": "The definition is refused: `detail` lists each problem, step and field; "

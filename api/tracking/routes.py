@@ -15,12 +15,11 @@ import logging
 from datetime import UTC, datetime
 
 import nats.errors
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
-from nats.js import JetStreamContext
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import JetStreamDep, NatsDep, SessionDep, SettingsDep, get_jetstream
+from api.deps import JetStreamDep, NatsDep, SessionDep, SettingsDep, jetstream_if_connected
 from api.webhooks.publishing import publish_or_503, record_events, refusals
 from journeys.ingest import tracking
 from journeys.ingest.webhooks import names
@@ -107,7 +106,7 @@ async def click(
         except SQLAlchemyError as err:
             await session.rollback()
             log.error("click %s not kept against its delivery: %s", event.message_id, err)
-        jetstream = _jetstream_if_connected(request, connection)
+        jetstream = jetstream_if_connected(request, connection)
         try:
             if jetstream is None:
                 raise ConnectionError("not connected to NATS")
@@ -115,10 +114,3 @@ async def click(
         except (nats.errors.Error, ConnectionError) as err:
             log.error("click %s lost, redirected anyway: %s", event.message_id, err)
     return RedirectResponse(target.url, status_code=302, headers=NO_STORE)
-
-
-def _jetstream_if_connected(request: Request, connection: NatsDep) -> JetStreamContext | None:
-    try:
-        return get_jetstream(request, connection)
-    except HTTPException:
-        return None
