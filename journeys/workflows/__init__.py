@@ -10,7 +10,8 @@
 - ``seen_ids.py``: the messageIds a run has taken in, so a redelivered event counts once.
 
 May import: ``journeys.contracts`` (every name and payload crossing the boundary), the pure
-modules shared by both sides (``journeys.workflow_ids``, ``journeys.audiences``), and the pure
+modules shared by both sides (``journeys.vocabulary``, ``journeys.audit``,
+``journeys.workflow_ids``, ``journeys.audiences``), and the pure
 parts of ``journeys.definitions`` (document, durations, expressions and their sandbox). Never the
 store, the activities, delivery, ingest, nor an I/O library: every side effect is an activity,
 called by its name from ``journeys.contracts`` (enforced by import-linter, pyproject.toml).
