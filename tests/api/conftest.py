@@ -11,9 +11,10 @@ import pytest
 from nats.js import JetStreamContext
 
 from journeys.settings import Settings
-from tests.api.live import serve_http
-from tests.api.serving import serve
 from tests.conftest import Store, make_settings, stack_settings
+from tests.support.api import serve
+from tests.support.real_network import serve_http
+from tests.support.signers import SendGridSigner
 
 # The one write key ingest_settings configures, as JOURNEYS_WRITE_KEYS would.
 WRITE_KEY = "wk-test-0123456789"
@@ -54,3 +55,9 @@ async def base_url(ingest_settings: Settings) -> AsyncIterator[str]:
     """The API on :func:`ingest_settings` behind a real uvicorn, for real-network producers."""
     async with serve_http(ingest_settings) as url:
         yield url
+
+
+@pytest.fixture
+def signer() -> SendGridSigner:
+    """A SendGrid stand-in of the test's own, for settings that trust its public key."""
+    return SendGridSigner()

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute
 from api.main import create_app
 from journeys.settings import Settings
 from journeys.store.api_keys import ROLES, Role, revoke_key, split_key
-from tests.api.serving import bearer, make_key
+from tests.support.api import bearer, make_key
 
 
 @dataclass(frozen=True)

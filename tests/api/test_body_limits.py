@@ -17,8 +17,8 @@ from api.keys import routes as keys
 from api.main import create_app
 from api.webhooks import routes as webhooks
 from journeys.settings import Settings
-from tests.api.live import serve_http
-from tests.api.serving import make_key
+from tests.support.api import make_key
+from tests.support.real_network import serve_http
 
 MB = 1024 * 1024
 

@@ -7,7 +7,7 @@ store, then writes the finished run's history to ``tests/histories/<name>.json``
 a production server would hold. The demo clock (``time_scale``, recorded in the run's input)
 keeps the waits short. Record a
 history *before* changing a journey or the DSL, commit it, and from then on
-``tests/journeys/test_replay.py`` proves that runs started on the old code still replay: a
+``tests/journeys/workflows/test_replay.py`` proves that runs started on the old code still replay: a
 change that would break them must sit behind ``workflow.patched`` (for the DSL's own changes, a
 start version: journeys/workflows/changes.py).
 
@@ -37,9 +37,9 @@ from journeys.store.db import create_engine, create_sessions
 from journeys.store.definitions import publish, save_draft
 from journeys.temporal import ensure_search_attributes, watcher_id, workflow_id
 from tests.conftest import make_settings, start_temporal
-from tests.journeys.sample_journeys import WinBack
-from tests.journeys.test_definition_steps import TOUR
 from tests.support.helpers import customer_id, track
+from tests.support.journeys.sample import WinBack
+from tests.support.journeys.tour import TOUR
 from workers.migrate import upgrade_async
 from workers.worker import build_worker
 

@@ -29,7 +29,6 @@ from journeys.ingest.routing import load_index
 from journeys.store import templates as template_store
 from journeys.temporal import workflow_id
 from tests.conftest import Store
-from tests.journeys.channels.servers import serve_app
 from tests.support.helpers import (
     audit_of,
     customer_id,
@@ -38,6 +37,7 @@ from tests.support.helpers import (
     start_process,
     track,
 )
+from tests.support.local_servers import serve_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -85,7 +85,7 @@ async def test_worker_killed_after_the_provider_accepted_sends_nothing_twice(
 
     async with serve_app(app) as base_url:
         environment = {
-            "JOURNEYS_JOURNEY_MODULES": json.dumps(["tests.journeys.sample_journeys"]),
+            "JOURNEYS_JOURNEY_MODULES": json.dumps(["tests.support.journeys.sample"]),
             "JOURNEYS_CHANNEL_PROVIDERS": json.dumps({"sms": "twilio", "email": "console"}),
             "JOURNEYS_TWILIO_BASE_URL": base_url,
             "JOURNEYS_TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",

@@ -27,8 +27,8 @@ from journeys.settings import Settings
 from journeys.store.models import JourneyRun
 from journeys.temporal import workflow_id
 from tests.conftest import Store, stack_settings
-from tests.journeys.sample_journeys import Tally
 from tests.support.helpers import customer_id, eventually, start_process, track
+from tests.support.journeys.sample import Tally
 from workers.worker import build_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]

@@ -24,10 +24,10 @@ from journeys.delivery.templates_catalog import seed_templates
 from journeys.settings import Settings
 from journeys.store.api_keys import Role, create_key
 from journeys.store.models import JourneyRun
-from tests.api.live import serve_http
-from tests.api.serving import serve
 from tests.conftest import REPO, Store, stack_settings
+from tests.support.api import serve
 from tests.support.pipeline import Pipeline, running_pipeline
+from tests.support.real_network import serve_http
 
 ARTIFACTS = REPO / ".artifacts" / "console"
 CHROMIUM = "/usr/bin/chromium"

@@ -11,8 +11,8 @@ import httpx
 from api.contacts.customer_refs import PREFIX
 from tests.api.console.conftest import new_key
 from tests.api.console.test_console_access import log_in
-from tests.api.contact_customers import seed_contact_customer
 from tests.conftest import Store
+from tests.support.contact_customers import seed_contact_customer
 
 
 async def test_support_reaches_the_customer_by_reference_and_sees_no_contact_detail(
