@@ -2,7 +2,7 @@
 customers than its control group, and how sure can we be?
 
 Every function is pure and takes plain counts, so the numbers the API shows can be checked by
-hand against published worked examples (tests/journeys/test_stats.py cites them).
+hand against published worked examples (tests/journeys/insight/test_stats.py cites them).
 
 Why these methods:
 
