@@ -17,7 +17,7 @@ import yaml  # type: ignore[import-untyped]
 from fastapi import HTTPException, Request, status
 
 from api.isolated import CheckStopped, run_isolated
-from api.journeys.schemas import ProblemOut
+from api.journeys.schemas import JourneyProblemOut
 from journeys.definitions.document import DefinitionError, Problem, expression_problems, validate
 
 # A definition is a few kilobytes; this is far above any real one.
@@ -155,8 +155,8 @@ _YamlLoader.add_implicit_resolver(
 )
 
 
-def problems_out(problems: list[Problem]) -> list[ProblemOut]:
-    return [ProblemOut(step=p.step, field=p.field, message=p.message) for p in problems]
+def problems_out(problems: list[Problem]) -> list[JourneyProblemOut]:
+    return [JourneyProblemOut(step=p.step, field=p.field, message=p.message) for p in problems]
 
 
 def refused(problems: list[Problem]) -> HTTPException:

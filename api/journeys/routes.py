@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,13 +28,12 @@ from api.journeys.schemas import (
     DraftOut,
     JourneyOut,
     JourneySummary,
+    JourneyValidationOut,
+    JourneyVersionSummary,
     ProblemsOut,
     PublishedOut,
-    Status,
     StatusOut,
-    ValidationOut,
     VersionOut,
-    VersionSummary,
 )
 from api.params import NO_NUL, VersionPath
 from journeys.definitions.diff import diff
@@ -150,18 +149,20 @@ async def diff_versions(
         },
     },
 )
-async def validate_definition(request: Request, session: SessionDep) -> ValidationOut:
+async def validate_definition(request: Request, session: SessionDep) -> JourneyValidationOut:
     """Check a definition as saving it would (templates included), without saving anything.
     A definition over a budget (an expression too costly to evaluate, nesting too deep, YAML
     aliases, the time limit) is refused with 422, naming the field."""
     read = await read_body(request)
     if read.problems:
-        return ValidationOut(valid=False, problems=problems_out(read.problems), document=None)
+        return JourneyValidationOut(
+            valid=False, problems=problems_out(read.problems), document=None
+        )
     try:
         document = await store.check(session, read.document)
     except DefinitionError as err:
-        return ValidationOut(valid=False, problems=problems_out(err.problems), document=None)
-    return ValidationOut(valid=True, problems=[], document=document.as_json())
+        return JourneyValidationOut(valid=False, problems=problems_out(err.problems), document=None)
+    return JourneyValidationOut(valid=True, problems=[], document=document.as_json())
 
 
 @router.put(
@@ -294,12 +295,12 @@ def _version(row: JourneyDefinition) -> dict[str, Any]:
 
 
 def _journey(journey: store.Journey) -> JourneyOut:
-    summaries = [VersionSummary.model_validate(row) for row in reversed(journey.versions)]
+    summaries = [JourneyVersionSummary.model_validate(row) for row in reversed(journey.versions)]
     latest = journey.latest
     return JourneyOut(
         key=journey.key,
         kind=journey.kind,
-        status=cast(Status, journey.status),
+        status=journey.status,
         entries=journey.entries,
         latest_version=latest.version if latest else None,
         draft=journey.draft,
@@ -313,7 +314,7 @@ def _summary(journey: store.Journey) -> JourneySummary:
     return JourneySummary(
         key=journey.key,
         kind=journey.kind,
-        status=cast(Status, journey.status),
+        status=journey.status,
         version=latest.version if latest else None,
         workflow_type=latest.workflow_type if latest else None,
         trigger_event=latest.trigger_event if latest else None,

@@ -7,8 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Status = Literal["active", "paused", "archived"]
-
+from journeys.vocabulary import JourneyKind, JourneyStatus
 
 EXAMPLE_DOCUMENT: dict[str, Any] = {
     "key": "cart-recovery-lite",
@@ -23,7 +22,7 @@ EXAMPLE_DOCUMENT: dict[str, Any] = {
 }
 
 
-class ProblemOut(BaseModel):
+class JourneyProblemOut(BaseModel):
     """One thing wrong with a definition: ``step`` is ``null`` for the journey's own fields."""
 
     step: str | None
@@ -44,16 +43,16 @@ class ProblemOut(BaseModel):
 
 
 class ProblemsOut(BaseModel):
-    detail: list[ProblemOut]
+    detail: list[JourneyProblemOut]
 
 
-class VersionSummary(BaseModel):
+class JourneyVersionSummary(BaseModel):
     """One published version; immutable."""
 
     model_config = ConfigDict(from_attributes=True)
 
     version: int
-    kind: str = Field(description="`definition` (declarative) or `code`")
+    kind: JourneyKind = Field(description="`definition` (declarative) or `code`")
     workflow_type: str
     trigger_event: str
     exit_events: list[str]
@@ -65,7 +64,7 @@ class VersionSummary(BaseModel):
     created_at: datetime
 
 
-class VersionOut(VersionSummary):
+class VersionOut(JourneyVersionSummary):
     key: str
     document: dict[str, Any] | None = Field(
         description="The journey as published, normalised; `null` for a code journey without one"
@@ -100,8 +99,8 @@ class JourneySummary(BaseModel):
     """A journey and its latest version, as the router routes it (when ``status`` is active)."""
 
     key: str
-    kind: str = Field(description="`definition` (declarative) or `code`")
-    status: Status
+    kind: JourneyKind = Field(description="`definition` (declarative) or `code`")
+    status: JourneyStatus
     version: int | None = Field(description="The latest version; `null` before the first publish")
     workflow_type: str | None
     trigger_event: str | None
@@ -134,13 +133,13 @@ class JourneySummary(BaseModel):
 
 class JourneyOut(BaseModel):
     key: str
-    kind: str = Field(description="`definition` (declarative) or `code`")
-    status: Status
+    kind: JourneyKind = Field(description="`definition` (declarative) or `code`")
+    status: JourneyStatus
     entries: int = Field(description="Customers entered so far, across versions")
     latest_version: int | None
     draft: dict[str, Any] | None = Field(description="The draft, validated and normalised")
     draft_updated_at: datetime | None
-    versions: list[VersionSummary] = Field(description="Every version, newest first")
+    versions: list[JourneyVersionSummary] = Field(description="Every version, newest first")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -168,9 +167,9 @@ class StatusOut(JourneyOut):
     changed: bool = Field(description="False when the journey already had this status")
 
 
-class ValidationOut(BaseModel):
+class JourneyValidationOut(BaseModel):
     valid: bool
-    problems: list[ProblemOut]
+    problems: list[JourneyProblemOut]
     document: dict[str, Any] | None = Field(description="The document normalised, if valid")
 
 

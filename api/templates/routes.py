@@ -24,7 +24,6 @@ from api.templates.schemas import (
     Parts,
     PreviewIn,
     PreviewOut,
-    ProblemOut,
     Rendered,
     Sample,
     SavedTemplate,
@@ -32,10 +31,11 @@ from api.templates.schemas import (
     TemplateCreate,
     TemplateDetail,
     TemplateOut,
+    TemplateProblemOut,
     TemplateUpdate,
+    TemplateValidationOut,
+    TemplateVersionSummary,
     ValidateIn,
-    ValidationOut,
-    VersionSummary,
 )
 from journeys.delivery.template_checks import (
     REFUSED,
@@ -76,7 +76,7 @@ async def get_template(channel: ChannelPath, name: NamePath, session: SessionDep
     rows = await store.versions(session, name, channel)
     if not rows:
         raise _not_found(name, channel)
-    summaries = [VersionSummary.model_validate(row) for row in rows]
+    summaries = [TemplateVersionSummary.model_validate(row) for row in rows]
     return TemplateDetail.model_validate({**_fields(rows[0]), "versions": summaries})
 
 
@@ -186,7 +186,7 @@ async def preview_template(
 @router.post(
     "/validate",
     responses={422: {"description": "The sandbox refuses the draft, or it ran out of time"}},
-    response_model=ValidationOut,
+    response_model=TemplateValidationOut,
 )
 async def validate_draft(body: ValidateIn) -> Any:
     """Check an unsaved draft: what saving it would answer, and what it renders to. A draft
@@ -195,7 +195,7 @@ async def validate_draft(body: ValidateIn) -> Any:
     checked = await _check(body.channel, body, body)
     if any(p.code in REFUSED for p in checked.errors):
         return _problems(checked)
-    return ValidationOut(
+    return TemplateValidationOut(
         valid=not checked.errors,
         problems=_out(checked.problems),
         rendered=None if checked.rendered is None else Rendered(**checked.rendered),
@@ -217,7 +217,9 @@ async def _check(channel: str, parts: Parts, sample: Sample | None) -> Checked:
 
 
 def _stopped(err: CheckStopped, where: str = "body") -> JSONResponse:
-    problem = ProblemOut(loc=[where], msg=str(err), type="time_limit", line=None, severity="error")
+    problem = TemplateProblemOut(
+        loc=[where], msg=str(err), type="time_limit", line=None, severity="error"
+    )
     return JSONResponse({"detail": [problem.model_dump()], "warnings": []}, status_code=422)
 
 
@@ -256,9 +258,9 @@ def _fields(row: TemplateVersion) -> dict[str, Any]:
     return TemplateOut.model_validate(row).model_dump()
 
 
-def _out(problems: list[Problem], where: str = "body") -> list[ProblemOut]:
+def _out(problems: list[Problem], where: str = "body") -> list[TemplateProblemOut]:
     return [
-        ProblemOut(
+        TemplateProblemOut(
             loc=[where, p.field], msg=p.message, type=p.code, line=p.line, severity=p.severity
         )
         for p in problems

@@ -144,7 +144,7 @@ class ValidateIn(Parts, Sample):
     channel: Channel
 
 
-class ProblemOut(BaseModel):
+class TemplateProblemOut(BaseModel):
     loc: list[str]
     msg: str
     type: str
@@ -160,7 +160,7 @@ class SmsOut(BaseModel):
     non_gsm: list[str] = Field(description="Characters that made the text UCS-2")
 
 
-class VersionSummary(BaseModel):
+class TemplateVersionSummary(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     version: int
@@ -169,7 +169,7 @@ class VersionSummary(BaseModel):
     created_at: datetime
 
 
-class TemplateOut(VersionSummary):
+class TemplateOut(TemplateVersionSummary):
     name: str
     channel: str
     subject: str | None
@@ -178,12 +178,12 @@ class TemplateOut(VersionSummary):
 
 
 class TemplateDetail(TemplateOut):
-    versions: list[VersionSummary] = Field(description="Every version, newest first")
+    versions: list[TemplateVersionSummary] = Field(description="Every version, newest first")
 
 
 class SavedTemplate(TemplateOut):
     created: bool = Field(description="False when the content equalled the latest version's")
-    warnings: list[ProblemOut]
+    warnings: list[TemplateProblemOut]
 
 
 class Rendered(BaseModel):
@@ -197,11 +197,11 @@ class PreviewOut(Rendered):
     channel: str
     version: int
     sms: SmsOut | None
-    warnings: list[ProblemOut]
+    warnings: list[TemplateProblemOut]
 
 
-class ValidationOut(BaseModel):
+class TemplateValidationOut(BaseModel):
     valid: bool
-    problems: list[ProblemOut]
+    problems: list[TemplateProblemOut]
     rendered: Rendered | None = Field(description="The draft rendered with the sample, if it can")
     sms: SmsOut | None
