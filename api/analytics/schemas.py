@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from journeys.vocabulary import DeliveryStatus, RunStatus
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -78,12 +80,12 @@ class StepOut(_Out):
 
 class MessageOut(_Out):
     channel: str
-    status: str = Field(description="`sent`, `failed`, `skipped`, `unconfirmed`...")
+    status: DeliveryStatus
     count: int
 
 
 class ExitOut(_Out):
-    status: str = Field(description="`completed`, `exited`, `converted`...")
+    status: RunStatus = Field(description="How the runs ended")
     reason: str
     count: int
 
@@ -205,7 +207,7 @@ class JourneyAnalyticsOut(_Out):
     completed: int = Field(description="Runs that went through every step")
     ended: int
     not_entered: int = Field(description="Entries refused by the entry rules")
-    by_status: dict[str, int]
+    by_status: dict[RunStatus, int]
     conversions: int = Field(description="Goal conversions, treatment and holdout")
     revenue: float
     steps: list[StepOut] = Field(description="In the journey's order")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.params import JourneyKey
 from journeys.audiences import MAX_AUDIENCE
+from journeys.vocabulary import ImportStatus
 
 EXAMPLE_UPLOAD: dict[str, Any] = {
     "journey": "win-back",
@@ -33,7 +34,7 @@ class AudienceBody(BaseModel):
 class UploadOut(BaseModel):
     id: str = Field(description="The import's id: `GET /v1/audiences/{id}` follows it")
     journey: str
-    status: str
+    status: ImportStatus
     total: int = Field(description="Customers to enter, duplicates removed")
     duplicates: int = Field(description="Ids the upload repeated, entered once")
 
@@ -79,7 +80,7 @@ class ImportOut(BaseModel):
 
     id: str
     journey: str = Field(validation_alias="journey_key")
-    status: str = Field(description="running, completed, or failed (stopped: see `errors`)")
+    status: ImportStatus = Field(description="`failed`: stopped, see `errors`")
     total: int
     processed: int
     entered: int

@@ -39,6 +39,7 @@ from journeys.insight.timeline import (
 from journeys.settings import Settings
 from journeys.store.customer_search import search_customers
 from journeys.store.models import JourneyRun
+from journeys.vocabulary import RunStatus
 
 router = console_router()
 
@@ -150,7 +151,9 @@ async def customer(
             "number instead, or check the id.",
             principal=principal,
         )
-    active = await _run_rows(session, [run.id for run in found.runs if run.status == "active"])
+    active = await _run_rows(
+        session, [run.id for run in found.runs if run.status == RunStatus.ACTIVE]
+    )
     steps = await current_steps(temporal, active)
     ids = [found.customer_id, *found.aliases]
     redactor = Redactor.for_customer(principal, found.traits, _recipients(found), ids)
@@ -210,7 +213,7 @@ async def cancel_run(
             "kept in the operator log. Nothing was changed.",
             principal=principal,
         )
-    if run.status != "active":
+    if run.status != RunStatus.ACTIVE:
         return views.problem(
             request,
             status.HTTP_409_CONFLICT,
@@ -253,7 +256,7 @@ def _cancel_notice(request: Request, timeline: CustomerTimeline) -> str:
         return ""
     if done == "ended":
         return f"Run {run.id} of {run.journey_key} had already ended; nothing was cancelled."
-    if run.status == "active":
+    if run.status == RunStatus.ACTIVE:
         return (
             f"Run {run.id} of {run.journey_key}: cancel requested; it ends as cancelled within "
             "moments (reload to see it)."
@@ -297,7 +300,7 @@ def _run_view(
         entries=[_entry(entry, redactor) for entry in run.entries],
         temporal_ui=temporal_ui_link(settings, run, redactor.principal),
         current=step,
-        cancellable=run.status == "active",
+        cancellable=run.status == RunStatus.ACTIVE,
     )
 
 

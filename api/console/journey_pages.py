@@ -24,6 +24,7 @@ from journeys.insight.analytics import TooManyBuckets, journey_analytics, journe
 from journeys.store.base import utcnow
 from journeys.store.definitions import JourneyNotFound, get_journey, list_journeys
 from journeys.store.models import JourneyRun
+from journeys.vocabulary import RunStatus
 
 router = console_router()
 
@@ -110,7 +111,7 @@ async def _active_runs(session: AsyncSession) -> dict[str, int]:
     """Runs still going, per journey key."""
     rows = await session.execute(
         select(JourneyRun.journey_key, func.count())
-        .where(JourneyRun.status == "active")
+        .where(JourneyRun.status == RunStatus.ACTIVE)
         .group_by(JourneyRun.journey_key)
     )
     return {key: count for key, count in rows.all()}

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.runs.out import RunOut
+from journeys.vocabulary import AuditKind, DeliveryStatus
 
 
 class DeliveryOut(BaseModel):
@@ -17,7 +18,7 @@ class DeliveryOut(BaseModel):
     template: str
     template_version: int | None
     step: str
-    status: str
+    status: DeliveryStatus
     reason: str
     recipient: str | None
     subject: str | None
@@ -30,7 +31,7 @@ class AuditOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     seq: int
-    kind: str
+    kind: AuditKind
     reason: str
     step: str | None
     data: dict[str, Any]

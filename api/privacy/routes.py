@@ -38,6 +38,7 @@ from journeys.store import erasure
 from journeys.store.customers import Identity
 from journeys.store.models import JourneyDefinition, JourneyRun
 from journeys.temporal import CUSTOMER_ID, watcher_id
+from journeys.vocabulary import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ async def terminate_workflows(
     candidates: set[str] = set(
         await session.scalars(
             select(JourneyRun.workflow_id).where(
-                JourneyRun.customer_id.in_(ids), JourneyRun.status == "active"
+                JourneyRun.customer_id.in_(ids), JourneyRun.status == RunStatus.ACTIVE
             )
         )
     )

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.params import NO_NUL
+from journeys.vocabulary import AuditKind, ConsentStatus, DeliveryStatus, RunStatus
 
 
 class _Row(BaseModel):
@@ -35,7 +36,7 @@ class AliasExport(_Row):
 class ConsentExport(_Row):
     kind: str
     name: str
-    status: str
+    status: ConsentStatus
     source: str
     source_id: str | None
     changed_at: str
@@ -70,7 +71,7 @@ class DeliveryExport(_Row):
     subject: str | None
     body: str | None
     html: str | None
-    status: str
+    status: DeliveryStatus
     reason: str
     provider_message_id: str | None
     requested_at: str
@@ -79,7 +80,7 @@ class DeliveryExport(_Row):
 
 class AuditExport(_Row):
     seq: int
-    kind: str
+    kind: AuditKind
     step: str | None
     reason: str
     data: dict[str, Any]
@@ -92,7 +93,7 @@ class RunExport(_Row):
     journey_key: str
     journey_version: int
     customer_id: str
-    status: str
+    status: RunStatus
     reason: str
     trigger_event: str
     trigger_message_id: str

@@ -24,6 +24,7 @@ from journeys.contracts import CANCEL_SIGNAL, EVENT_SIGNAL, CancelRequest, Journ
 from journeys.store.customers import resolve
 from journeys.store.models import JourneyDefinition, JourneyRun
 from journeys.store.runs import ACTIVE, active_runs_of, runs_by_id
+from journeys.vocabulary import RunStatus
 
 CANCEL_ACTION = "run.cancel"
 EVENT_ACTION = "run.event"
@@ -37,11 +38,11 @@ T = TypeVar("T")
 # How a row left active ends when a cancel finds its workflow closed: Temporal's status, as a
 # run status and the words of its reason.
 _CLOSED_AS = {
-    WorkflowExecutionStatus.FAILED: ("failed", "failed"),
-    WorkflowExecutionStatus.TIMED_OUT: ("failed", "timed out"),
-    WorkflowExecutionStatus.TERMINATED: ("terminated", "was terminated"),
-    WorkflowExecutionStatus.CANCELED: ("cancelled", "was cancelled"),
-    WorkflowExecutionStatus.COMPLETED: ("completed", "completed"),
+    WorkflowExecutionStatus.FAILED: (RunStatus.FAILED, "failed"),
+    WorkflowExecutionStatus.TIMED_OUT: (RunStatus.FAILED, "timed out"),
+    WorkflowExecutionStatus.TERMINATED: (RunStatus.TERMINATED, "was terminated"),
+    WorkflowExecutionStatus.CANCELED: (RunStatus.CANCELLED, "was cancelled"),
+    WorkflowExecutionStatus.COMPLETED: (RunStatus.COMPLETED, "completed"),
 }
 
 
@@ -267,7 +268,7 @@ async def _signal(temporal: Client, run: JourneyRun, signal: str, payload: Any) 
 class _Closed:
     """How a run's closed workflow ended, as its row should say."""
 
-    status: str
+    status: RunStatus
     reason: str
     at: datetime
 
@@ -287,7 +288,7 @@ async def _closed(temporal: Client, row: JourneyRun) -> _Closed | None:
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             return None
-        return _Closed("failed", "its workflow is gone from Temporal", datetime.now(UTC))
+        return _Closed(RunStatus.FAILED, "its workflow is gone from Temporal", datetime.now(UTC))
     if described.status not in _CLOSED_AS:
         return None
     status, said = _CLOSED_AS[described.status]

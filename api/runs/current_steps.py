@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from journeys.contracts import CURRENT_STEP_QUERY, StepState
 from journeys.store.models import JourneyRun
+from journeys.vocabulary import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ QUERY_TIMEOUT = timedelta(seconds=2)
 
 async def current_steps(client: Client | None, runs: Sequence[JourneyRun]) -> dict[str, StepState]:
     """Run id -> the step its workflow reports, for the active runs that answered."""
-    active = [run for run in runs if run.status == "active"]
+    active = [run for run in runs if run.status == RunStatus.ACTIVE]
     if client is None or not active:
         return {}
     answers = await asyncio.gather(*(_ask(client, run) for run in active))

@@ -19,6 +19,7 @@ from api.contacts.customer_refs import linked_id
 from api.contacts.masking import shown_id
 from api.contacts.redaction import Redactor
 from journeys.settings import Settings
+from journeys.vocabulary import RunStatus
 
 RUN_EXAMPLE: dict[str, Any] = {
     "run_id": "0b7c2a4e-52c1-4d4f-9f0e-6d8a1d0f9c11",
@@ -55,9 +56,7 @@ class RunOut(BaseModel):
         description="The customer in paths (`/v1/customers/{customer_ref}/timeline`): the id, "
         "or an opaque `cref_...` reference when the id is masked for you",
     )
-    status: str = Field(
-        description="active, completed, exited, converted, cancelled, not_entered or terminated"
-    )
+    status: RunStatus = Field(description="The row's status: never `duplicate`, an outcome only")
     reason: str = Field(description="Why it ended (or was not entered); empty while active")
     trigger_event: str
     trigger_message_id: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Body
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.contacts.customer_refs import MAX_REF_LENGTH
 from api.params import MAX_VERSION, NO_NUL, JourneyKey, json_problem
 from api.runs.out import RUN_EXAMPLE, RunOut
+from journeys.vocabulary import RunStatus
 
 MAX_REASON = 500
 
@@ -42,7 +43,7 @@ class CancelBody(BaseModel):
 
 class CancelledOut(BaseModel):
     run_id: str
-    status: str = Field(
+    status: RunStatus | Literal["cancelling"] = Field(
         description="`cancelled` once the run has ended; `cancelling` if its worker has not "
         "handled the cancel within a few seconds (it will: the cancel is kept by Temporal)"
     )

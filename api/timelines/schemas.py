@@ -8,14 +8,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.runs.out import RunOut
+from journeys.insight.timeline_entries import EntryKind
+from journeys.vocabulary import AuditKind
 
 
 class EntryOut(BaseModel):
     at: datetime
-    kind: str = Field(
-        description="entered, not_entered, waiting, received, timed_out, sent, failed, "
-        "unconfirmed, skipped, deferred, sending, branched, split, variant, converted, ended, "
-        "or another audit kind (emitted, traits_updated, webhook_called, jumped)"
+    kind: AuditKind | EntryKind = Field(
+        description="The audit row's kind (a message's keeps its delivery's status), or what "
+        "no audit row tells: a refused entry, a message still being sent, the run's end"
     )
     step: str | None = Field(description="the step it concerns, when it concerns one")
     summary: str = Field(description="the sentence support reads")
