@@ -17,15 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from journeys.vocabulary import ImportStatus
+
 AUDIENCE_WORKFLOW = "AudienceImport"
 MAX_AUDIENCE = 100_000
 BATCH_SIZE = 100
 # Errors kept on the import row: enough to see what went wrong, not a second copy of the list.
 MAX_ERRORS = 50
-
-RUNNING = "running"
-COMPLETED = "completed"
-FAILED = "failed"
 
 
 def audience_workflow_id(import_id: str) -> str:
@@ -99,6 +97,6 @@ class BatchResult:
 @dataclass(frozen=True)
 class AudienceEnd:
     import_id: str
-    status: str
+    status: ImportStatus
     progress: AudienceProgress
     error: str | None = None

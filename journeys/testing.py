@@ -52,6 +52,7 @@ from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.store.definitions import publish, save_draft
 from journeys.store.models import AuditEvent, Conversion, Delivery, JourneyRun
 from journeys.temporal import ensure_search_attributes
+from journeys.vocabulary import DeliveryStatus
 from journeys.workflows.dsl import Journey
 
 _TEST_SERVER = "temporal-test-server"
@@ -86,7 +87,7 @@ class Delivered:
     step: str
     channel: str
     template: str
-    status: str
+    status: DeliveryStatus
     reason: str
     recipient: str | None
     subject: str | None
@@ -126,7 +127,7 @@ class JourneyResult:
 
     @property
     def sent(self) -> list[Delivered]:
-        return [d for d in self.deliveries if d.status == "sent"]
+        return [d for d in self.deliveries if d.status == DeliveryStatus.SENT]
 
 
 class JourneyTestKit:

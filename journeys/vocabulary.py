@@ -76,8 +76,7 @@ class JourneyStatus(StrEnum):
 
 class JourneyKind(StrEnum):
     """How a journey is written: Python code registered by a worker, or a declarative document
-    run by the interpreter (journeys/definitions/document.py names them KIND_CODE and
-    KIND_DEFINITION)."""
+    run by the interpreter (journeys/definitions/document.py)."""
 
     CODE = "code"
     DEFINITION = "definition"
@@ -91,7 +90,7 @@ class ConsentStatus(StrEnum):
 
 
 class ImportStatus(StrEnum):
-    """An audience import's status (``audience_imports``); journeys/audiences.py names them."""
+    """An audience import's status (``audience_imports``), and how it ended (``AudienceEnd``)."""
 
     RUNNING = "running"
     COMPLETED = "completed"

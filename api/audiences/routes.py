@@ -28,7 +28,6 @@ from api.deps import JetStreamDep, SessionDep, SettingsDep, TemporalDep
 from api.params import NO_NUL, json_problem
 from journeys.audiences import (
     AUDIENCE_WORKFLOW,
-    FAILED,
     MAX_AUDIENCE,
     AudienceProgress,
     AudienceStart,
@@ -38,6 +37,7 @@ from journeys.ingest.audience_lists import drop_list, save_list
 from journeys.store import audiences as store
 from journeys.store.definitions import ACTIVE, ARCHIVED, JourneyNotFound, get_journey
 from journeys.store.models import AudienceImport
+from journeys.vocabulary import ImportStatus
 
 router = APIRouter(prefix="/v1/audiences", tags=["audiences"])
 
@@ -163,7 +163,7 @@ async def upload(
         )
     except Exception as err:
         failed = AudienceProgress(errors=[f"not started: {err}"])
-        await store.record_progress(session, import_id, failed, status=FAILED)
+        await store.record_progress(session, import_id, failed, status=ImportStatus.FAILED)
         await session.commit()
         await drop_list(js, import_id)
         raise HTTPException(
@@ -173,7 +173,7 @@ async def upload(
     return UploadOut(
         id=import_id,
         journey=body.journey,
-        status="running",
+        status=ImportStatus.RUNNING,
         total=len(customer_ids),
         duplicates=len(body.customer_ids) - len(customer_ids),
     )

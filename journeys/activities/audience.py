@@ -50,6 +50,7 @@ from journeys.store.audiences import record_progress
 from journeys.store.db import Sessions
 from journeys.store.definitions import ACTIVE, JourneyNotFound, get_journey
 from journeys.store.models import CustomerAlias, JourneyRun
+from journeys.vocabulary import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +278,7 @@ def _classify(entry: _Entry, run: JourneyRun) -> None:
     if run.trigger_message_id != entry.message_id:
         entry.outcome = "skipped"
         entry.why = f"already in (run {run.id}, since {run.started_at:%Y-%m-%d})"
-    elif run.status == "not_entered":
+    elif run.status == RunStatus.NOT_ENTERED:
         entry.outcome, entry.why = "skipped", run.reason
     else:
         entry.outcome = "entered"

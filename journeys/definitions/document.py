@@ -61,8 +61,6 @@ __all__ = [
     "ALWAYS",
     "INTERPRETER_WORKFLOW",
     "KEY_PATTERN",
-    "KIND_CODE",
-    "KIND_DEFINITION",
     "MAX_EXPRESSIONS_TOTAL",
     "MAX_STEPS",
     "NEVER",
@@ -97,8 +95,6 @@ __all__ = [
 
 # The one workflow type that runs every declarative journey, whatever its steps.
 INTERPRETER_WORKFLOW = "DefinitionJourney"
-KIND_DEFINITION = "definition"
-KIND_CODE = "code"
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 

@@ -13,11 +13,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from journeys.definitions.document import ALWAYS, KIND_DEFINITION, Entry
+from journeys.definitions.document import ALWAYS, Entry
 from journeys.definitions.expressions import Expression, compile_expression
 from journeys.store.db import Sessions
 from journeys.store.definitions import all_definitions, statuses
 from journeys.store.models import JourneyDefinition
+from journeys.vocabulary import JourneyKind, JourneyStatus
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def _target(definition: JourneyDefinition) -> RouteTarget:
         definition.inactivity_seconds,
         trigger_where=compile_expression(where) if where else None,
         entry=Entry.model_validate(document.get("entry") or {}),
-        definition=document if definition.kind == KIND_DEFINITION else None,
+        definition=document if definition.kind == JourneyKind.DEFINITION else None,
     )
 
 
@@ -69,7 +70,7 @@ class JourneyIndex:
         self._listeners: dict[str, list[RouteTarget]] = defaultdict(list)
         for key, definition in latest.items():
             target = _target(definition)
-            if status.get(key, "active") == "active":
+            if status.get(key, JourneyStatus.ACTIVE) == JourneyStatus.ACTIVE:
                 self._triggers[definition.trigger_event].append(target)
             names = [
                 name

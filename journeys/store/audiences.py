@@ -59,10 +59,9 @@ async def record_progress(
     import_id: str,
     progress: AudienceProgress,
     *,
-    status: ImportStatus | str = ImportStatus.RUNNING,
+    status: ImportStatus = ImportStatus.RUNNING,
 ) -> None:
     """Write the counts as they are now; an import that has ended gets its end time."""
-    status = ImportStatus(status)
     row = await session.get(AudienceImport, import_id, populate_existing=True)
     if row is None:
         return

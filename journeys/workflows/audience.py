@@ -19,8 +19,6 @@ from temporalio.exceptions import ActivityError
 
 from journeys.audiences import (
     AUDIENCE_WORKFLOW,
-    COMPLETED,
-    FAILED,
     AudienceBatch,
     AudienceEnd,
     AudienceProgress,
@@ -33,6 +31,7 @@ from journeys.contracts import (
     LIST_MISSING,
     PROGRESS_QUERY,
 )
+from journeys.vocabulary import ImportStatus
 
 # Batches per workflow run before continuing as new: 50 batches of 100 is a few hundred events.
 BATCHES_PER_RUN = 50
@@ -97,7 +96,7 @@ class AudienceImport:
             ACTIVITY_FINISH_IMPORT,
             AudienceEnd(
                 import_id=start.import_id,
-                status=FAILED if stopped is not None else COMPLETED,
+                status=ImportStatus.FAILED if stopped is not None else ImportStatus.COMPLETED,
                 progress=self._progress,
                 error=stopped,
             ),

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 
 from journeys.store import customers
 from journeys.store.models import AuditEvent, Delivery, JourneyRun
+from journeys.vocabulary import AuditKind, DeliveryStatus, RunStatus
 from journeys.workflow_ids import workflow_id
 from workers.bench.config import BenchSizes
 from workers.bench.cpu import CpuMeter
@@ -94,7 +95,7 @@ async def throughput_and_memory(
     waiting = (
         select(func.count())
         .select_from(AuditEvent)
-        .where(AuditEvent.journey_key == key, AuditEvent.kind == "waiting")
+        .where(AuditEvent.journey_key == key, AuditEvent.kind == AuditKind.WAITING)
         .where(AuditEvent.customer_id.like(f"{prefix}%"))
     )
     seen = 0
@@ -121,7 +122,7 @@ async def throughput_and_memory(
             await wait_until(all_waiting, timeout=max(until_wake, 0) + 60, interval=0.5)
             to_first_wait = time.perf_counter() - router_started
         await asyncio.sleep(1.0)  # let the worker settle after its last task
-        active = await _count(stack, runs.where(of_run, JourneyRun.status == "active"))
+        active = await _count(stack, runs.where(of_run, JourneyRun.status == RunStatus.ACTIVE))
         rss_waiting = sampler.now()
         peak_before_wake = sampler.peak
         if while_waiting is not None:
@@ -139,7 +140,9 @@ async def throughput_and_memory(
         async def all_completed() -> bool:
             nonlocal completed_seen
             stack.check_children()
-            count = await _count(stack, runs.where(of_run, JourneyRun.status == "completed"))
+            count = await _count(
+                stack, runs.where(of_run, JourneyRun.status == RunStatus.COMPLETED)
+            )
             steps.advance(count - completed_seen)
             completed_seen = count
             return count >= n
@@ -188,7 +191,7 @@ async def _pilot(stack: BenchStack, count: int, steps: Steps) -> float:
     done = (
         select(func.count())
         .select_from(JourneyRun)
-        .where(JourneyRun.customer_id.like(f"{prefix}%"), JourneyRun.status == "completed")
+        .where(JourneyRun.customer_id.like(f"{prefix}%"), JourneyRun.status == RunStatus.COMPLETED)
     )
 
     async def completed() -> bool:
@@ -220,7 +223,7 @@ async def _send_and_deliver(
     sent = (
         select(func.count())
         .select_from(Delivery)
-        .where(Delivery.customer_id.in_(customer_ids), Delivery.status == "sent")
+        .where(Delivery.customer_id.in_(customer_ids), Delivery.status == DeliveryStatus.SENT)
     )
     seen = 0
 
@@ -289,7 +292,9 @@ async def latency(
     sent = (
         select(func.count())
         .select_from(Delivery)
-        .where(Delivery.customer_id.like(f"bench-send-{tag}-%"), Delivery.status == "sent")
+        .where(
+            Delivery.customer_id.like(f"bench-send-{tag}-%"), Delivery.status == DeliveryStatus.SENT
+        )
     )
     steps.step("ours, latency: deliveries", len(published))
     seen = 0
