@@ -20,9 +20,9 @@ from schemathesis.python import asgi as schemathesis_asgi
 from api.main import create_app
 from journeys.settings import Settings
 from journeys.store.api_keys import create_key
-from tests.api.serving import bearer
 from tests.conftest import Store, make_settings
-from tests.journeys.test_webhook_signatures import SendGridSigner
+from tests.support.api import bearer
+from tests.support.signers import SendGridSigner
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 # Requests per operation (its examples, valid and invalid ones): enough to reach the validation

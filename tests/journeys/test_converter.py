@@ -4,6 +4,7 @@ resolves a dataclass's field types once (journeys/converter.py)."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import inspect
 import types
 import typing
@@ -32,6 +33,8 @@ def sample(hint: Any) -> Any:
         return [sample(args[0]), sample(args[0])]
     if origin is dict or hint is dict:
         return {"cart_id": "c-1", "items": [1, "two", {"three": 3.5}], "ok": True}
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return next(iter(hint))
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         hints = typing.get_type_hints(hint)
         return hint(**{f.name: sample(hints[f.name]) for f in dataclasses.fields(hint) if f.init})
