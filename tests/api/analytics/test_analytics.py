@@ -5,7 +5,7 @@ with revenue, in the test kit (journeys.testing: Temporal's time-skipping server
 activities, the router's logic) writing into the API's own store, on SQLite and PostgreSQL.
 The API's numbers are then checked against what the runs did, as the kit reads them back
 (runs, deliveries, audit rows, conversions). Store-level cases with larger samples and chosen
-times are in tests/journeys/insight/test_journey_analytics.py.
+times are in tests/journeys/insight/test_journey_analytics_numbers.py.
 """
 
 from __future__ import annotations

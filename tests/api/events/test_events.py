@@ -1,6 +1,6 @@
 """POST /v1/track through the in-process app: 200 only once JetStream stored the event, and
-never a second copy of it. The rest of the Segment API is in test_ingest.py and
-test_segment_client.py, over real HTTP."""
+never a second copy of it. The rest of the Segment API is in test_ingest_accepted.py,
+test_ingest_keys.py, test_ingest_refused.py and test_segment_client.py, over real HTTP."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""A code journey for the analytics funnel test (tests/journeys/insight/test_journey_analytics.py),
-in a module of its own because the workflow sandbox imports it."""
+"""A code journey for the analytics funnel test
+(tests/journeys/insight/test_journey_analytics_funnel.py), in a module of its own because the
+workflow sandbox imports it."""
 
 from datetime import timedelta
 
