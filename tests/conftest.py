@@ -29,9 +29,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.settings import Settings
 from journeys.store.db import Sessions, create_engine, create_sessions
+from journeys.store.schema import upgrade_async
 from journeys.temporal import ensure_search_attributes
 from tests.support.helpers import free_port
-from workers.migrate import upgrade_async
 from workers.servers import ServerProcess, nats_command, start_server, temporal_command
 
 pytest_plugins = ["tests.support.fixtures"]

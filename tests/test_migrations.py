@@ -8,8 +8,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from journeys.store.models import Base
+from journeys.store.schema import upgrade_async
 from tests.conftest import Store
-from workers.migrate import upgrade_async
 
 
 def _diff(connection: Connection) -> list[object]:

@@ -1,12 +1,12 @@
 """The long-running processes: the Temporal worker, the JetStream router, the dev stack, the CLI.
 
-- ``worker.py``: the Temporal worker (workflows, and activities built with their clients);
+- ``worker.py``: the Temporal worker process, serving what ``journeys.worker_assembly`` builds;
 - ``router.py``: the JetStream consumer (leases in ``partitions.py``, fetch, ack, dead letters),
   each event handed to ``journeys.ingest.pipeline``;
 - ``dev.py``, ``servers.py``: ``journeys dev`` and the embedded Temporal and NATS servers;
-- ``cli.py``: the ``journeys`` command; ``keys.py``, ``migrate.py``: its key and migration steps;
+- ``cli.py``: the ``journeys`` command; ``keys.py``: its key commands;
 - ``bench/``: ``journeys bench``.
 
 Processes, not library: may import ``journeys`` (and ``cli.py`` launches ``api`` by its import
-string); ``journeys`` imports none of this package but for the test kit's worker and migration.
+string); ``journeys`` imports none of this package (enforced by import-linter).
 """

@@ -49,7 +49,7 @@ def dev(
 @app.command()
 def migrate(revision: str = "head") -> None:
     """Bring the database schema to REVISION (default: the newest)."""
-    from workers.migrate import upgrade
+    from journeys.store.schema import upgrade
 
     configure_logging("migrate")
     upgrade(get_settings(), revision)

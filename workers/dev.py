@@ -31,8 +31,8 @@ from journeys.secret_checks import env_name
 from journeys.settings import Environment, Settings
 from journeys.store.db import create_engine, create_sessions
 from journeys.store.models import JourneyDefinition
+from journeys.store.schema import upgrade_async
 from workers.keys import ensure_dev_admin_key
-from workers.migrate import upgrade_async
 from workers.servers import (
     ServerProcess,
     is_listening,

@@ -1,7 +1,7 @@
 """The SQLAlchemy store: definitions, customers, runs, deliveries and the audit trail.
 
 - ``base.py``, ``models.py``, ``db.py``: the declarative base (with the vocabulary's column type),
-  the typed models, the engine and sessions;
+  the typed models, the engine and sessions; ``schema.py``: the schema migrated with Alembic;
 - one repository module per kind of row: ``customers.py`` (profiles and identity),
   ``definitions.py``, ``runs.py``, ``consent.py``, ``templates.py``, ``audiences.py``,
   ``api_keys.py``, ``console_sessions.py``, ``operator_log.py``; ``customer_search.py``;

@@ -35,13 +35,13 @@ from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
 from journeys.store.db import create_engine, create_sessions
 from journeys.store.definitions import publish, save_draft
+from journeys.store.schema import upgrade_async
 from journeys.temporal import ensure_search_attributes, watcher_id, workflow_id
+from journeys.worker_assembly import build_worker
 from tests.conftest import make_settings, start_temporal
 from tests.support.helpers import customer_id, track
 from tests.support.journeys.sample import WinBack
 from tests.support.journeys.tour import TOUR
-from workers.migrate import upgrade_async
-from workers.worker import build_worker
 
 HERE = Path(__file__).resolve().parent
 JOURNEYS = [CartRecovery, WelcomeSeries, WinBack]

@@ -30,9 +30,9 @@ from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from journeys.store.db import Sessions
+from journeys.worker_assembly import build_worker
 from journeys.workflows.dsl import Journey
 from tests.conftest import Store
-from workers.worker import build_worker
 
 
 async def routing_to(

@@ -18,9 +18,9 @@ from journeys.ingest.events import Event
 from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from journeys.store.db import Sessions
+from journeys.worker_assembly import build_worker
 from journeys.workflows.dsl import Journey
 from workers.router import Router
-from workers.worker import build_worker
 
 
 @dataclass

@@ -24,10 +24,10 @@ from journeys.ingest.audience_lists import save_list
 from journeys.settings import Settings
 from journeys.store.audiences import create_import
 from journeys.store.models import AuditEvent, JourneyRun, OperatorAction
+from journeys.worker_assembly import build_worker
 from tests.conftest import Store, stack_settings
 from tests.support.api import serve
 from tests.support.helpers import eventually
-from workers.worker import build_worker
 
 CAPPED: dict[str, Any] = {
     "key": "spring-sale",

@@ -26,10 +26,10 @@ from journeys.registry import register_code_journeys
 from journeys.settings import Settings
 from journeys.store.models import JourneyRun
 from journeys.temporal import workflow_id
+from journeys.worker_assembly import build_worker
 from tests.conftest import Store, stack_settings
 from tests.support.helpers import customer_id, eventually, start_process, track
 from tests.support.journeys.sample import Tally
-from workers.worker import build_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 

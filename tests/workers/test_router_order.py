@@ -19,10 +19,10 @@ from journeys.examples import CartRecovery
 from journeys.ingest import bus
 from journeys.registry import register_code_journeys
 from journeys.settings import Settings
+from journeys.worker_assembly import build_worker
 from tests.conftest import Store, stack_settings
 from tests.support.helpers import customer_id, eventually, runs_of, track
 from workers.router import Router
-from workers.worker import build_worker
 
 CUSTOMERS = 40
 

@@ -34,8 +34,8 @@ from journeys.ingest import bus
 from journeys.settings import Settings
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.store.models import JourneyDefinition
+from journeys.store.schema import upgrade_async
 from workers.bench.journeys import CHANNEL, SEND_TEMPLATE
-from workers.migrate import upgrade_async
 from workers.servers import ServerProcess, nats_command, start_server, temporal_command
 
 HOST = "127.0.0.1"

@@ -25,9 +25,9 @@ from journeys.delivery.templates_catalog import TemplateCatalog, seed_templates
 from journeys.examples import CartRecovery
 from journeys.settings import Settings
 from journeys.temporal import run_search_attributes, workflow_id
+from journeys.worker_assembly import build_worker
 from tests.conftest import Store
 from tests.support.helpers import customer_id, eventually, track
-from workers.worker import build_worker
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -39,13 +39,13 @@ from journeys.store.models import (
     Suppression,
 )
 from journeys.temporal import run_search_attributes, workflow_id
+from journeys.worker_assembly import build_worker
 from tests.conftest import Store, stack_settings
 from tests.support.api import serve
 from tests.support.helpers import customer_id, eventually, free_port, track
 from tests.support.journeys.privacy import PrivacyWelcome
 from tests.support.pipeline import running_pipeline
 from workers.servers import start_server, temporal_command
-from workers.worker import build_worker
 
 JOURNEYS = [PrivacyWelcome, CartRecovery]
 TERMINATED = WorkflowExecutionStatus.TERMINATED

@@ -13,12 +13,12 @@ from journeys.examples import CartRecovery, WelcomeSeries
 from journeys.ingest.events import Event
 from journeys.ingest.pipeline import EventPipeline
 from journeys.temporal import workflow_id
+from journeys.worker_assembly import build_worker
 from journeys.workflows.dsl import Journey
 from tests.conftest import Store
 from tests.support.fixtures import routing_to
 from tests.support.helpers import audit_of, customer_id, deliveries_of, journey_outcome, track
 from tests.support.journeys.sample import TemplateProbe, UndeclaredWait
-from workers.worker import build_worker
 
 JOURNEYS: list[type[Journey]] = [CartRecovery, WelcomeSeries, UndeclaredWait, TemplateProbe]
 

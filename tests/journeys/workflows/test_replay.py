@@ -15,10 +15,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from journeys.examples import CartRecovery, WelcomeSeries
+from journeys.worker_assembly import SANDBOX
 from journeys.workflows.inactivity import InactivityWatcher
 from journeys.workflows.interpreter import DefinitionJourney
 from tests.support.journeys.sample import WinBack
-from workers.worker import SANDBOX
 
 HISTORIES = sorted((Path(__file__).resolve().parents[2] / "histories").glob("*.json"))
 RECORDED = [WorkflowHistory.from_json(path.stem, path.read_text()) for path in HISTORIES]

@@ -1,4 +1,8 @@
-"""Schema migrations as a separate step (`journeys migrate`, the compose `migrate` job)."""
+"""The store's schema brought to the latest migration with Alembic (``migrations/``).
+
+Run as a step of its own in production (``journeys migrate``, the compose ``migrate`` job), and
+in-process by ``journeys dev``, the bench and the test kit.
+"""
 
 from __future__ import annotations
 
