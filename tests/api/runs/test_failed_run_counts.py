@@ -17,7 +17,6 @@ from temporalio.client import Client, WorkflowFailureError
 
 from journeys.examples import CartRecovery
 from journeys.ingest.pipeline import EventPipeline
-from journeys.settings import Settings
 from journeys.workflows.dsl import Journey
 from tests.conftest import Store
 from tests.support.api import bearer, make_key
@@ -27,20 +26,10 @@ from tests.support.journeys.failing import FailsBeforeItsFirstWrite
 KEY = FailsBeforeItsFirstWrite.spec.key
 
 
-# ``router``: the router's logic and a worker on the session's Temporal dev server.
+# ``router`` (tests/api/runs/conftest.py) enters customers into these journeys.
 @pytest.fixture
 def code_journeys() -> list[type[Journey]]:
     return [FailsBeforeItsFirstWrite, CartRecovery]
-
-
-@pytest.fixture
-def temporal_client(temporal_dev: Client) -> Client:
-    return temporal_dev
-
-
-@pytest.fixture
-def worker_settings(api_settings: Settings) -> Settings:
-    return api_settings
 
 
 async def test_failed_runs_are_not_active_for_a_bulk_cancels_dry_run(

@@ -15,11 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from temporalio.client import Client
 
 from journeys.examples import CartRecovery, WelcomeSeries
 from journeys.ingest.pipeline import EventPipeline
-from journeys.settings import Settings
 from journeys.store import customers
 from journeys.store.models import JourneyRun, OperatorAction
 from journeys.store.operator_log import actions
@@ -36,21 +34,10 @@ def app_of(client: httpx.AsyncClient) -> FastAPI:
     return app
 
 
-# ``router``: the router's logic for entering customers, and a worker running their journeys,
-# on the session's Temporal dev server with the API's settings.
+# ``router`` (tests/api/runs/conftest.py) enters customers into these journeys.
 @pytest.fixture
 def code_journeys() -> list[type[Journey]]:
     return [CartRecovery, WelcomeSeries]
-
-
-@pytest.fixture
-def temporal_client(temporal_dev: Client) -> Client:
-    return temporal_dev
-
-
-@pytest.fixture
-def worker_settings(api_settings: Settings) -> Settings:
-    return api_settings
 
 
 @pytest.fixture
