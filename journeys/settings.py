@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     # time for marketing texts) when env is not "dev" and quiet_hours is empty, else {}.
     quiet_hours_by_channel: dict[str, str] | None = None
 
-    # -- Worker tuning (journeys/worker_assembly.py), measured by `journeys bench` (docs/scaling.md).
+    # -- Worker tuning (journeys/worker_assembly.py), measured by `journeys bench` (scaling.md).
     # Workflow runs the worker keeps in memory between their tasks. Bounds its RSS: a run that
     # waits on a timer is evicted past this many and replayed from its history when the timer
     # fires, so 20,000 waiting journeys need not fit in memory. Temporal's default is 1000.
