@@ -27,13 +27,15 @@ from api.runs import routes as runs
 from api.templates import routes as templates
 from api.timelines import routes as timelines
 from api.tracking import routes as tracking
+from api.unsubscribe import routes as unsubscribe
 from api.webhooks import routes as webhooks
 from journeys.ingest.events import wire_name
 from journeys.settings import Settings, get_settings
 
 # Who may read and who may change each resource (docs/operations.md, "Access"). Public routes
-# have no entry: health, open/click tracking and the providers' signed webhooks. Ingestion
-# checks its own keys, before reading the body (api/events/body.py); the console its cookie.
+# have no entry: health, open/click tracking, the unsubscribe links and the providers' signed
+# webhooks. Ingestion checks its own keys, before reading the body (api/events/body.py); the
+# console its cookie.
 STAFF_READ_EDITORS_WRITE = [Security(bearer_scheme), allow(read=STAFF, write=EDITORS)]
 ADMINS_ONLY = [Security(bearer_scheme), allow(read=ADMINS, write=ADMINS)]
 ROUTERS: list[tuple[APIRouter, list[Depends]]] = [
@@ -41,6 +43,7 @@ ROUTERS: list[tuple[APIRouter, list[Depends]]] = [
     (events.router, []),
     (webhooks.router, []),
     (tracking.router, []),
+    (unsubscribe.router, []),
     (journeys.router, STAFF_READ_EDITORS_WRITE),
     (templates.router, STAFF_READ_EDITORS_WRITE),
     (customers.router, STAFF_READ_EDITORS_WRITE),

@@ -109,7 +109,8 @@ class Settings(BaseSettings):
     sendgrid_webhook_max_age_seconds: float = Field(default=300.0, gt=0)
     # The Twilio account's auth token: it signs Twilio's status callbacks.
     twilio_auth_token: SecretStr = SecretStr("")
-    # Signs open-pixel and click tokens (16+ characters, no default: journeys/secret_checks.py).
+    # Signs open-pixel, click and unsubscribe tokens (16+ characters, no default:
+    # journeys/secret_checks.py).
     # The API refuses to start without it outside dev; `journeys dev` generates one.
     tracking_secret: SecretStr = SecretStr("")
     # Signs the console's session cookies and form tokens (api/auth.py), as tracking_secret.
@@ -130,6 +131,11 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     # Mailbox offered next to the HTTPS link in List-Unsubscribe (mailto:), when set.
     smtp_unsubscribe_mailto: str = ""
+    # Marketing email carries a signed one-click unsubscribe link (List-Unsubscribe, and the
+    # templates' unsubscribe_url / preferences_url; journeys/delivery/unsubscribe.py), signed
+    # with tracking_secret. A link older than this is refused as expired: long, since an email
+    # may be read, and its List-Unsubscribe used, months after it was sent.
+    unsubscribe_link_max_age_days: float = Field(default=365.0, gt=0)
     # Rewrite HTML links through click tracking and add the open pixel
     # (journeys/ingest/tracking.py).
     email_tracking: bool = False
@@ -166,6 +172,9 @@ class Settings(BaseSettings):
     frequency_cap_per_channel: bool = False
     # SendGrid ASM group id -> subscription group name, for "Group Unsubscribed" events.
     subscription_groups_by_asm_id: dict[str, str] = Field(default_factory=dict)
+    # Subscription groups the preference centre (api/unsubscribe/) offers every customer, with
+    # the groups of this mapping and any group the customer has a record for.
+    subscription_groups: list[str] = Field(default_factory=list)
     # Quiet hours of a channel of its own, winning over quiet_hours ({"sms": "21:00-08:00"};
     # "" for none on that channel). Unset: {"sms": "21:00-08:00"} (the TCPA's 8:00-21:00 local
     # time for marketing texts) when env is not "dev" and quiet_hours is empty, else {}.

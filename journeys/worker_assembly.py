@@ -24,6 +24,7 @@ from journeys.delivery.channels import Provider, build_providers, close_provider
 from journeys.delivery.channels.webhook import WebhookProvider
 from journeys.delivery.compliance import Policy
 from journeys.delivery.templates_catalog import TemplateCatalog, seed_templates
+from journeys.delivery.unsubscribe import UnsubscribeLinks
 from journeys.ingest.bus import EventPublisher
 from journeys.settings import Settings
 from journeys.store.db import Sessions
@@ -129,7 +130,9 @@ def build_worker(
     that could not send) and closed when the worker stops. Emit steps publish to JetStream,
     or through ``publish`` (journeys.testing routes them straight back to its router)."""
     providers = build_providers(settings)
-    activities = JourneyActivities(sessions, TemplateCatalog(sessions), providers)
+    activities = JourneyActivities(
+        sessions, TemplateCatalog(sessions), providers, UnsubscribeLinks(settings)
+    )
     compliance = ComplianceActivities(sessions, Policy.from_settings(settings))
     # Emit and webhook steps: a JetStream publisher and a webhook client of their own, closed
     # with the channel providers.

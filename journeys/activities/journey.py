@@ -12,15 +12,20 @@ from journeys.activities.runs import RunActivities
 from journeys.activities.send import SendActivities
 from journeys.delivery.channels import Provider
 from journeys.delivery.templates_catalog import TemplateCatalog
+from journeys.delivery.unsubscribe import UnsubscribeLinks
 from journeys.store.db import Sessions
 
 
 class JourneyActivities(RunActivities, SendActivities):
     def __init__(
-        self, sessions: Sessions, catalog: TemplateCatalog, providers: Mapping[str, Provider]
+        self,
+        sessions: Sessions,
+        catalog: TemplateCatalog,
+        providers: Mapping[str, Provider],
+        links: UnsubscribeLinks | None = None,
     ) -> None:
         RunActivities.__init__(self, sessions)
-        SendActivities.__init__(self, sessions, catalog, providers)
+        SendActivities.__init__(self, sessions, catalog, providers, links)
 
     def all(self) -> list[Any]:
         return [*RunActivities.all(self), *SendActivities.all(self)]

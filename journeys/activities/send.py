@@ -24,6 +24,7 @@ from journeys.activities.runs import add_audit_once
 from journeys.audit import Message
 from journeys.contracts import (
     ACTIVITY_SEND,
+    MARKETING,
     AuditRecord,
     JourneyEvent,
     SendRequest,
@@ -38,6 +39,9 @@ from journeys.delivery.channels import (
 )
 from journeys.delivery.rendering import RenderedTemplate, TemplateError
 from journeys.delivery.templates_catalog import TemplateCatalog
+from journeys.delivery.unsubscribe import Links, UnsubscribeLinks
+from journeys.ingest.webhooks.errors import NotConfigured
+from journeys.settings import Environment
 from journeys.store import customers
 from journeys.store.db import Sessions
 from journeys.store.models import Delivery
@@ -51,11 +55,18 @@ _IN_HAND = (DeliveryStatus.SENDING, DeliveryStatus.RETRYING, DeliveryStatus.ALLO
 
 class SendActivities:
     def __init__(
-        self, sessions: Sessions, catalog: TemplateCatalog, providers: Mapping[str, Provider]
+        self,
+        sessions: Sessions,
+        catalog: TemplateCatalog,
+        providers: Mapping[str, Provider],
+        links: UnsubscribeLinks | None = None,
     ) -> None:
+        """``links`` mints each email's unsubscribe and preference links (None: emails have
+        none, for tests of other things)."""
         self.sessions = sessions
         self.catalog = catalog
         self.providers = providers
+        self.links = links
 
     def all(self) -> list[Any]:
         return [self.send_message]
@@ -102,11 +113,14 @@ class SendActivities:
         provider = self.providers.get(request.channel)
         address_trait = ADDRESS_TRAITS.get(request.channel, request.channel)
         recipient = traits.get(address_trait)
+        links, no_links = self._links(request)
+        if no_links is not None:
+            return await self._conclude(request, DeliveryStatus.FAILED, no_links, None, None)
         try:
             rendered = await self.catalog.render(
                 request.template,
                 request.channel,
-                _template_context(request, traits),
+                _template_context(request, traits, links),
                 # A resend after a retryable refusal renders what the first attempt rendered.
                 version=existing.template_version if existing is not None else None,
             )
@@ -158,6 +172,7 @@ class SendActivities:
                     idempotency_key=f"{run.run_id}:{request.step}",
                     delivery_id=delivery.id,
                     customer_id=run.customer_id,
+                    unsubscribe_url=_list_unsubscribe(request, links, rendered),
                     metadata={
                         **_message_metadata(request),
                         "template_version": str(rendered.version),
@@ -195,6 +210,22 @@ class SendActivities:
             receipt.provider_message_id,
             template_version=rendered.version,
         )
+
+    def _links(self, request: SendRequest) -> tuple[Links | None, str | None]:
+        """An email's links, or why a marketing email cannot go out without them.
+
+        Marketing email must let its reader leave in one click (RFC 8058; Gmail's and Yahoo's
+        rules for bulk senders): while the secret that signs the links is unfit it is not sent
+        (failed, naming the setting), except in dev where it goes out without them."""
+        if request.channel != "email" or self.links is None:
+            return None, None
+        try:
+            return self.links.for_recipient(request.run.customer_id, "email", request.group), None
+        except NotConfigured as err:
+            if request.category != MARKETING or self.links.settings.env is Environment.DEV:
+                log.warning("email without unsubscribe links: %s", err)
+                return None, None
+            return None, f"marketing email needs an unsubscribe link: {err}"
 
     async def _mark(
         self, delivery_id: int, expected: DeliveryStatus, status: DeliveryStatus, reason: str
@@ -366,13 +397,34 @@ def _result(delivery: Delivery) -> SendResult:
     )
 
 
-def _template_context(request: SendRequest, traits: dict[str, Any]) -> dict[str, Any]:
-    return {
+def _template_context(
+    request: SendRequest, traits: dict[str, Any], links: Links | None
+) -> dict[str, Any]:
+    context: dict[str, Any] = {
         "customer": {**traits, "id": request.run.customer_id},
         "event": _event_context(request.trigger),
         "journey": {"key": request.run.journey_key, "version": request.run.journey_version},
         "data": request.data,
     }
+    if request.channel == "email":  # "" when the links cannot be signed (dev without a secret)
+        context["unsubscribe_url"] = links.unsubscribe_url if links else ""
+        context["preferences_url"] = links.preferences_url if links else ""
+    return context
+
+
+def _list_unsubscribe(
+    request: SendRequest, links: Links | None, rendered: RenderedTemplate
+) -> str | None:
+    """The link for ``List-Unsubscribe``: on every marketing email, and on a transactional one
+    only when its template asks for it by showing ``unsubscribe_url`` or ``preferences_url``."""
+    if links is None:
+        return None
+    if request.category == MARKETING:
+        return links.unsubscribe_url
+    shown = f"{rendered.text or ''}{rendered.html or ''}"
+    if links.unsubscribe_url in shown or links.preferences_url in shown:
+        return links.unsubscribe_url
+    return None
 
 
 def _event_context(event: JourneyEvent) -> dict[str, Any]:

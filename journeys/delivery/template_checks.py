@@ -117,6 +117,13 @@ def _segments(units: list[int], single: int, part: int) -> int:
     return segments
 
 
+# An email's template also gets the recipient's signed links (journeys/delivery/unsubscribe.py).
+SAMPLE_EMAIL_LINKS = {
+    "unsubscribe_url": "https://journeys.example.com/u/sample-token",
+    "preferences_url": "https://journeys.example.com/u/sample-token/preferences",
+}
+
+
 def sample_context(
     customer: dict[str, Any] | None = None,
     event: dict[str, Any] | None = None,
@@ -195,7 +202,10 @@ def check(
     if len(compiled) < len(present):
         return result
 
-    context = named_context(sample if sample is not None else sample_context())
+    sample = sample if sample is not None else sample_context()
+    if channel == "email":  # what the send adds to an email's context (journeys/activities/send.py)
+        sample = {**SAMPLE_EMAIL_LINKS, **sample}
+    context = named_context(sample)
     rendered: dict[str, str | None] = dict.fromkeys(FIELDS)
     for name, template in compiled.items():
         try:

@@ -20,6 +20,7 @@ from journeys.delivery.channels.errors import (
     RetryableDeliveryError,
 )
 from journeys.delivery.channels.html_tracking import add_tracking
+from journeys.delivery.unsubscribe import UnsubscribeLinks
 from journeys.ingest import tracking
 from journeys.ingest.webhooks.errors import NotConfigured
 from journeys.settings import Settings
@@ -36,6 +37,7 @@ class SmtpProvider:
         self.sender = Address(
             display_name=settings.smtp_from_name, addr_spec=settings.smtp_from_address
         )
+        self.links = UnsubscribeLinks(settings)
 
     @staticmethod
     def problems(settings: Settings) -> list[str]:
@@ -58,13 +60,14 @@ class SmtpProvider:
 
     def _html(self, message: OutboundMessage) -> str | None:
         """The HTML as sent: with click and open tracking when it is on and the delivery is
-        known (tracking URLs name the delivery). The unsubscribe link is never rewritten."""
+        known (tracking URLs name the delivery). The unsubscribe and preference links are never
+        rewritten: their token is the reader's credential, and a click must reach them as sent."""
         delivery_id = message.delivery_id
         if not (self.settings.email_tracking and message.html and delivery_id is not None):
             return message.html
 
         def click(url: str) -> str | None:
-            if url == message.unsubscribe_url:
+            if url == message.unsubscribe_url or self.links.is_link(url):
                 return None
             try:
                 return tracking.click_url(self.settings, delivery_id, url)
