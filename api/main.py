@@ -21,6 +21,8 @@ from api.journeys import routes as journeys
 from api.key_before_body import KeyBeforeBody
 from api.keys import routes as keys
 from api.lifespan import lifespan
+from api.metrics import IngestRequestMetrics
+from api.metrics import router as metrics_router
 from api.operator_log import routes as operator_log
 from api.privacy import routes as privacy
 from api.runs import routes as runs
@@ -75,10 +77,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router, dependencies in ROUTERS:
         limit = BODY_LIMITS.get(router.prefix)
         app.include_router(router, dependencies=dependencies, max_body_size=limit)
+    if settings.api_metrics:
+        # Public like health: who reaches the API's port reads it (docs/security.md, "Metrics").
+        app.include_router(metrics_router)
     protected = [
         route for router, dependencies in ROUTERS if dependencies for route in router.routes
     ]
     app.add_middleware(KeyBeforeBody, routes=protected)
+    # Outermost, so a request KeyBeforeBody refuses is counted too.
+    app.add_middleware(IngestRequestMetrics)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     return app
 

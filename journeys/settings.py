@@ -58,6 +58,19 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # GET /metrics on the API (Prometheus text format). Off by default: the API's port is public
+    # and the metrics describe the traffic; turn it on where only the scraper reaches the path
+    # (docs/security.md, "Metrics").
+    api_metrics: bool = False
+
+    # -- Health ports (workers/health.py): /livez, /readyz and /metrics of the worker and the
+    # router, for probes and Prometheus. 0 turns a port off.
+    health_host: str = "127.0.0.1"
+    worker_health_port: int = Field(default=9101, ge=0, le=65535)
+    router_health_port: int = Field(default=9102, ge=0, le=65535)
+    # The Temporal SDK's own metrics (polls, task latencies, schedule-to-start) on a port of
+    # their own, served by the SDK's runtime in the worker; 0 turns it off.
+    worker_temporal_metrics_port: int = Field(default=9103, ge=0, le=65535)
 
     # -- HTTP ingestion (api/routes/events.py, docs/events.md "HTTP ingestion").
     # Segment write keys a producer may send as the HTTP Basic username (empty password), each

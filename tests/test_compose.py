@@ -356,3 +356,19 @@ def test_jetstream_sync_interval_is_chosen_and_explained(compose: dict[str, Any]
     explanation = " ".join(comment).lower()
     assert "sync_interval" in explanation or "fsync" in explanation, "no reason given"
     assert "invariant 1" in explanation or "lost" in explanation
+
+
+def test_workers_and_routers_are_health_checked_on_their_readiness_ports(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, setting in (
+        ("worker", "JOURNEYS_WORKER_HEALTH_PORT"),
+        ("router", "JOURNEYS_ROUTER_HEALTH_PORT"),
+    ):
+        service = services[name]
+        environment = service["environment"]
+        # Reachable from a scraper on the compose network, not only from inside the container.
+        assert environment["JOURNEYS_HEALTH_HOST"] == "0.0.0.0"
+        port = environment[setting]
+        assert f"http://127.0.0.1:{port}/readyz" in " ".join(service["healthcheck"]["test"])
+        assert "ports" not in service, f"{name}'s health port is not published on the host"

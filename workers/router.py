@@ -17,6 +17,10 @@ it (invariant 1); if the router dies first, the whole pull is redelivered in ord
 signals are idempotent (workflow ids, messageIds, one entry per trigger). An event that fails for
 a reason of its own is retried in place a bounded number of times, then moved to ``EVENTS_DLQ``
 with the reason; an outage (Temporal or the database unreachable) is waited out instead.
+
+Its health port (``JOURNEYS_ROUTER_HEALTH_PORT``, :mod:`workers.health`) is ready while NATS is
+connected, every partition the router holds is being pulled, and Temporal answers; it counts
+what it does in :mod:`journeys.metrics` (decisions, dead letters, redeliveries, lag).
 """
 
 from __future__ import annotations
@@ -26,24 +30,28 @@ import contextlib
 import logging
 import random
 from collections import defaultdict
+from datetime import timedelta
 
 import nats.errors
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 from temporalio.client import Client
 
-from journeys import temporal
+from journeys import metrics, temporal
 from journeys.ingest import bus
 from journeys.ingest.events import Event
 from journeys.ingest.identify import changes_identity
 from journeys.ingest.outages import is_outage
-from journeys.ingest.pipeline import EventPipeline, Undecodable, decode
+from journeys.ingest.pipeline import EventPipeline, RouteResult, Undecodable, decode
 from journeys.ingest.routing import JourneyIndex, load_index
+from journeys.metrics import DeadLetterReason, RouterDecision
 from journeys.settings import Settings
 from journeys.store.customers import Identity
 from journeys.store.db import Sessions, create_engine, create_sessions
+from workers.health import HealthServer
 from workers.partitions import PartitionLeases, router_identity
 from workers.shutdown import stop_event
 
@@ -67,6 +75,7 @@ class Router:
         owner: str | None = None,
     ) -> None:
         self.js = js
+        self.client = client
         self.sessions = sessions
         self.settings = settings
         self.pipeline = EventPipeline(client, settings, JourneyIndex(), sessions)
@@ -78,6 +87,10 @@ class Router:
         self._abandoned: set[int] = set()
         # Per partition, the consumer's delivery sequence of the newest event this router took.
         self._delivered: dict[int, int] = {}
+        # Set once the streams, the index and the leases are open: the router consumes.
+        self._started = False
+        # Partitions whose last fetch failed (NATS away): held but not being consumed.
+        self._failing: set[int] = set()
 
     def stop(self) -> None:
         """Finish the pulls in hand, acknowledge them, then return from :meth:`run`."""
@@ -98,6 +111,7 @@ class Router:
             self.settings.event_partitions,
             self.leases.live_routers,
         )
+        self._started = True
         helpers = [
             asyncio.create_task(self._refresh_forever()),
             asyncio.create_task(self._renew_forever()),
@@ -105,9 +119,28 @@ class Router:
         try:
             await asyncio.gather(*(self._consume(p) for p in range(self.settings.event_partitions)))
         finally:
+            self._started = False
             for task in helpers:
                 task.cancel()
             await self.leases.close(keep=self._abandoned)
+
+    async def readiness(self, connection: NATS) -> str | None:
+        """None while the router consumes: NATS connected, its streams and leases open, every
+        partition it holds pulled without error, and Temporal answering; else why not."""
+        if self._stopping.is_set():
+            return "stopping"
+        if not connection.is_connected:
+            return "NATS is not connected"
+        if not self._started:
+            return "starting: streams, index and leases not yet open"
+        failing = sorted(self._failing & self.leases.owned)
+        if failing:
+            return f"fetching partitions {failing} fails"
+        try:
+            serving = await self.client.service_client.check_health(timeout=timedelta(seconds=3))
+        except Exception as err:
+            return f"Temporal unreachable: {err}"
+        return None if serving else "Temporal reports not serving"
 
     @property
     def _renew_interval(self) -> float:
@@ -137,8 +170,12 @@ class Router:
                 except nats.errors.Error as err:
                     # Disconnected or reconnecting: unacked events come back after ack_wait.
                     log.warning("router: fetch of partition %d failed (%r)", partition, err)
+                    self._failing.add(partition)
                     await self._pause(1)
                     continue
+                self._failing.discard(partition)
+                if batch:
+                    _count_pull(partition, batch)
                 if batch and not await self.handle_batch(batch):
                     self._abandoned.add(partition)
                     return
@@ -256,7 +293,7 @@ class Router:
                 try:
                     event = decode(msg.data)
                 except Undecodable as err:
-                    await self.dead_letter(msg, str(err))
+                    await self.dead_letter(msg, str(err), err.reason)
                     continue
                 per_customer[event.partition_key].append((msg, event))
             known = await self._resolve(per_customer)
@@ -313,10 +350,12 @@ class Router:
     async def _apply(self, msg: Msg, event: Event, known: Identity | None = None) -> bool:
         """Route one event: True when settled (applied or dead-lettered), False if abandoned."""
         if not self.pipeline.has_work(event):
+            metrics.routed(RouterDecision.NOT_WANTED)
             return True
         earlier = (msg.metadata.num_delivered or 1) - 1
         if earlier >= self.settings.router_max_deliver:
-            await self.dead_letter(msg, f"delivered {earlier + 1} times without being settled")
+            reason = f"delivered {earlier + 1} times without being settled"
+            await self.dead_letter(msg, reason, DeadLetterReason.REDELIVERED)
             return True
         failures = 0
         while True:
@@ -332,7 +371,7 @@ class Router:
                 failures += 1
                 if earlier + failures >= self.settings.router_max_deliver:
                     reason = f"gave up after {earlier + failures} attempts: {err!r}"
-                    await self.dead_letter(msg, reason)
+                    await self.dead_letter(msg, reason, DeadLetterReason.FAILED)
                     return True
                 log.warning("router: %s failed (attempt %d): %r", event.name, failures, err)
                 await self._pause(min(0.25 * 2**failures, 30))
@@ -344,9 +383,10 @@ class Router:
                 result.started,
                 result.signalled,
             )
+            metrics.routed(_decision(result))
             return True
 
-    async def dead_letter(self, msg: Msg, reason: str) -> None:
+    async def dead_letter(self, msg: Msg, reason: str, reason_class: DeadLetterReason) -> None:
         """Copy an event to EVENTS_DLQ with its reason; the pull's ack then settles it."""
         sequence = str(msg.metadata.sequence.stream) if msg.metadata.sequence else "?"
         log.warning("router: dead-lettering %s #%s: %s", msg.subject, sequence, reason)
@@ -360,6 +400,7 @@ class Router:
                 "Nats-Msg-Id": f"dlq-{msg.subject}-{sequence}",
             },
         )
+        metrics.dead_lettered(reason_class)
 
 
 async def serve(settings: Settings) -> None:
@@ -369,6 +410,11 @@ async def serve(settings: Settings) -> None:
     client = await temporal.connect(settings)
     engine = create_engine(settings)
     router = Router(nc.jetstream(), client, create_sessions(engine), settings)
+    health = HealthServer(
+        lambda: router.readiness(nc), settings.health_host, settings.router_health_port
+    )
+    if settings.router_health_port:
+        await health.start()
     running = asyncio.create_task(router.run())
     try:
         await asyncio.wait(
@@ -377,8 +423,27 @@ async def serve(settings: Settings) -> None:
         router.stop()
         await running
     finally:
+        await health.close()
         await nc.drain()
         await engine.dispose()
+
+
+def _count_pull(partition: int, batch: list[Msg]) -> None:
+    """A pull's redeliveries, and the partition's lag: the events left after the newest one."""
+    metrics.redelivered(partition, sum(1 for msg in batch if (msg.metadata.num_delivered or 1) > 1))
+    newest = max(batch, key=_stream_seq)
+    if newest.metadata.num_pending is not None:
+        metrics.pending(partition, newest.metadata.num_pending)
+
+
+def _decision(result: RouteResult) -> RouterDecision:
+    if result.started:
+        return RouterDecision.STARTED
+    if result.signalled:
+        return RouterDecision.SIGNALLED
+    if result.filtered:
+        return RouterDecision.FILTERED
+    return RouterDecision.NO_MATCH
 
 
 def _stream_seq(msg: Msg) -> int:

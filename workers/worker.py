@@ -1,11 +1,20 @@
 """The Temporal worker process: registers the code journeys, then serves the worker that
-``journeys/worker_assembly.py`` builds until SIGTERM/SIGINT."""
+``journeys/worker_assembly.py`` builds until SIGTERM/SIGINT.
+
+Its health port (``JOURNEYS_WORKER_HEALTH_PORT``, :mod:`workers.health`) is ready while the
+worker polls and Temporal answers its health check; the Temporal SDK's own metrics are served by
+the SDK's runtime on ``JOURNEYS_WORKER_TEMPORAL_METRICS_PORT``."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
 
 from journeys import temporal
 from journeys.registry import import_journeys, register_code_journeys
@@ -14,6 +23,7 @@ from journeys.settings import Settings
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.store.models import JourneyDefinition
 from journeys.worker_assembly import build_worker
+from workers.health import HealthServer
 from workers.shutdown import stop_event
 
 log = logging.getLogger(__name__)
@@ -27,7 +37,7 @@ async def serve(settings: Settings) -> None:
         sessions = create_sessions(engine)
         needs = worker_needs(settings, webhook_steps=await _any_webhook_step(sessions))
         require_secrets(settings, "worker", needs)
-        client = await temporal.connect(settings)
+        client = await temporal.connect(settings, sdk_runtime(settings))
         await temporal.ensure_search_attributes(client, settings.temporal_namespace)
         journeys = import_journeys(settings.journey_modules)
         await register_code_journeys(sessions, journeys)
@@ -37,11 +47,45 @@ async def serve(settings: Settings) -> None:
             ", ".join(f"{j.spec.key} v{j.spec.version}" for j in journeys),
             settings.task_queue,
         )
-        async with worker:
+        async with worker, health_port(settings, settings.worker_health_port, worker):
             await stop.wait()
             log.info("worker: stopping")
     finally:
         await engine.dispose()
+
+
+def sdk_runtime(settings: Settings) -> Runtime | None:
+    """A runtime whose telemetry serves the SDK's metrics in Prometheus' format, or None (the
+    default runtime) when the port is off."""
+    if not settings.worker_temporal_metrics_port:
+        return None
+    address = f"{settings.health_host}:{settings.worker_temporal_metrics_port}"
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=address, durations_as_seconds=True)
+        )
+    )
+
+
+def health_port(
+    settings: Settings, port: int, worker: Worker
+) -> contextlib.AbstractAsyncContextManager[object]:
+    """The worker's health port, or nothing when ``port`` is 0."""
+    if not port:
+        return contextlib.nullcontext()
+    return HealthServer(lambda: readiness(worker.client, worker), settings.health_host, port)
+
+
+async def readiness(client: Client, worker: Worker) -> str | None:
+    """Ready while the worker runs (its pollers with it) and Temporal answers its health
+    check: a worker cut off from Temporal takes no task."""
+    if not worker.is_running or worker.is_shutdown:
+        return "the worker is not polling"
+    try:
+        serving = await client.service_client.check_health(timeout=timedelta(seconds=3))
+    except Exception as err:
+        return f"Temporal unreachable: {err}"
+    return None if serving else "Temporal reports not serving"
 
 
 async def _any_webhook_step(sessions: Sessions) -> bool:

@@ -44,8 +44,10 @@ from api.events.schemas import (
     ScreenCall,
     TrackCall,
 )
+from journeys import metrics
 from journeys.ingest import bus
 from journeys.ingest.events import Event, EventTooLarge, InvalidEvent, TooDeep, encode_event
+from journeys.metrics import IngestEventOutcome
 from journeys.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -154,6 +156,10 @@ async def publish_all(
             failures.append(result)
         else:
             raise result
+    duplicates = sum(1 for ack in acks if ack.duplicate)
+    metrics.ingest_events(IngestEventOutcome.STORED, len(acks) - duplicates)
+    metrics.ingest_events(IngestEventOutcome.DUPLICATE, duplicates)
+    metrics.ingest_events(IngestEventOutcome.NOT_STORED, len(failures))
     if failures:
         reason = str(failures[0]) or type(failures[0]).__name__
         log.warning("%d of %d events not stored: %s", len(failures), len(events), reason)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from journeys import metrics
 from journeys.activities.runs import add_audit_once
 from journeys.audit import Compliance
 from journeys.contracts import (
@@ -86,6 +87,7 @@ class ComplianceActivities:
             verdict = decide(facts, self.policy, request.requested_at)
             if verdict.action == SKIP:
                 delivery_id = await _record_skip(session, request, verdict)
+                metrics.compliance_skipped(verdict.code)
                 log.info("step %s of %s skipped: %s", request.step, run.workflow_id, verdict.reason)
                 return ComplianceDecision(
                     SKIP, verdict.reason, verdict.code, delivery_id=delivery_id

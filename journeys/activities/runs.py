@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from journeys import metrics
 from journeys.audit import Ended
 from journeys.contracts import (
     ACTIVITY_RECORD_AUDIT,
@@ -113,7 +114,8 @@ class RunActivities:
                 session.add(row)
                 if refusal is None:
                     await _insert_audits(session, audits)
-                return _entry_result(row)
+            metrics.run_status(run.journey_key, row.status)
+            return _entry_result(row)
         except IntegrityError:
             async with self.sessions() as session:
                 first = await session.scalar(
@@ -138,6 +140,7 @@ class RunActivities:
         outcome = record.outcome
         async with self.sessions.begin() as session:
             run = await session.get(JourneyRun, record.run.run_id)
+            ended = run is not None and run.status != outcome.status
             if run is not None:
                 run.status = outcome.status
                 run.reason = outcome.reason
@@ -153,6 +156,8 @@ class RunActivities:
                     data=with_step(Ended(outcome.messages_sent).data(), record.step),
                 ),
             )
+        if ended:  # once, though Temporal may run the activity again after the commit
+            metrics.run_status(record.run.journey_key, outcome.status)
 
 
 def _entry_result(run: JourneyRun) -> EntryResult:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from journeys import metrics
 from journeys.activities.runs import add_audit_once
 from journeys.audit import Message
 from journeys.contracts import (
@@ -162,23 +163,24 @@ class SendActivities:
             return _result(current)
         delivery = claimed
         try:
-            receipt = await provider.deliver(
-                OutboundMessage(
-                    channel=request.channel,
-                    recipient=str(recipient),
-                    subject=rendered.subject,
-                    text=rendered.text,
-                    html=rendered.html,
-                    idempotency_key=f"{run.run_id}:{request.step}",
-                    delivery_id=delivery.id,
-                    customer_id=run.customer_id,
-                    unsubscribe_url=_list_unsubscribe(request, links, rendered),
-                    metadata={
-                        **_message_metadata(request),
-                        "template_version": str(rendered.version),
-                    },
+            with metrics.send_timer(request.channel, provider.name):
+                receipt = await provider.deliver(
+                    OutboundMessage(
+                        channel=request.channel,
+                        recipient=str(recipient),
+                        subject=rendered.subject,
+                        text=rendered.text,
+                        html=rendered.html,
+                        idempotency_key=f"{run.run_id}:{request.step}",
+                        delivery_id=delivery.id,
+                        customer_id=run.customer_id,
+                        unsubscribe_url=_list_unsubscribe(request, links, rendered),
+                        metadata={
+                            **_message_metadata(request),
+                            "template_version": str(rendered.version),
+                        },
+                    )
                 )
-            )
         except PermanentDeliveryError as err:
             reason = f"{err.kind}: {err.reason}"
             return await self._conclude(
@@ -192,6 +194,7 @@ class SendActivities:
                 activity.info().attempt,
                 err.reason,
             )
+            metrics.send_retried(request.channel, provider.name)
             # Nothing went out: the next attempt may send. If this write is lost, the row stays
             # ``sending`` and the next attempt concludes ``unconfirmed``: lost, never doubled.
             await self._mark(
@@ -304,6 +307,7 @@ class SendActivities:
             delivery.reason = reason
             delivery.provider_message_id = provider_message_id
             await session.flush()
+            metrics.sent(request.channel, delivery.provider, status)
             await add_audit_once(
                 session,
                 AuditRecord(

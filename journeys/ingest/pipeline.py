@@ -18,13 +18,19 @@ from journeys.ingest.decide import decide
 from journeys.ingest.events import Event, EventTooLarge, InvalidEvent, decode_event
 from journeys.ingest.identify import apply_identity, changes_identity, resolve_pull
 from journeys.ingest.routing import JourneyIndex
+from journeys.metrics import DeadLetterReason
 from journeys.settings import Settings
 from journeys.store.customers import Identity
 from journeys.store.db import Sessions
 
 
 class Undecodable(ValueError):
-    """Bytes that are no event the router can route; the message is the dead letter's reason."""
+    """Bytes that are no event the router can route; the message is the dead letter's reason,
+    ``reason`` its class for the dead-letter metric."""
+
+    def __init__(self, message: str, reason: DeadLetterReason) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def decode(data: bytes) -> Event:
@@ -32,11 +38,12 @@ def decode(data: bytes) -> Event:
     try:
         return decode_event(data)
     except EventTooLarge as err:
-        raise Undecodable(str(err)) from err
+        raise Undecodable(str(err), DeadLetterReason.TOO_LARGE) from err
     except InvalidEvent as err:
-        raise Undecodable(f"invalid event: {err}") from err
+        raise Undecodable(f"invalid event: {err}", DeadLetterReason.INVALID) from err
     except Exception as err:  # undecodable bytes, not even JSON text
-        raise Undecodable(f"undecodable message: {err}") from err
+        reason = DeadLetterReason.UNDECODABLE
+        raise Undecodable(f"undecodable message: {err}", reason) from err
 
 
 class EventPipeline:

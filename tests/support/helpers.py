@@ -143,6 +143,10 @@ def start_process(
         "JOURNEYS_TASK_QUEUE": settings.task_queue,
         "JOURNEYS_TEMPLATES_DIR": str(settings.templates_dir),
         "JOURNEYS_ENV": settings.env.value,
+        # Health and SDK metrics ports off unless a test asks (several processes share a host).
+        "JOURNEYS_WORKER_HEALTH_PORT": "0",
+        "JOURNEYS_ROUTER_HEALTH_PORT": "0",
+        "JOURNEYS_WORKER_TEMPORAL_METRICS_PORT": "0",
         **{
             f"JOURNEYS_{name.upper()}": getattr(settings, name).get_secret_value()
             for name in ("tracking_secret", "console_secret", "webhook_secret")
