@@ -26,19 +26,25 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import nats
+from nats.js import JetStreamContext
 from temporalio.client import Client, WorkflowFailureError
 
+from journeys.audiences import AUDIENCE_WORKFLOW, AudienceStart, audience_workflow_id
 from journeys.delivery.templates_catalog import seed_templates
 from journeys.examples import CartRecovery, WelcomeSeries
+from journeys.ingest.audience_lists import save_list
 from journeys.ingest.pipeline import EventPipeline
 from journeys.ingest.routing import load_index
 from journeys.registry import register_code_journeys
-from journeys.store.db import create_engine, create_sessions
+from journeys.settings import Settings
+from journeys.store.audiences import create_import
+from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.store.definitions import publish, save_draft
 from journeys.store.schema import upgrade_async
 from journeys.temporal import ensure_search_attributes, watcher_id, workflow_id
 from journeys.worker_assembly import build_worker
-from tests.conftest import make_settings, start_temporal
+from tests.conftest import make_settings, nats_url_of, start_nats, start_temporal
 from tests.support.helpers import customer_id, track
 from tests.support.journeys.sample import WinBack
 from tests.support.journeys.tour import TOUR
@@ -50,8 +56,13 @@ TIME_SCALE = 10_000.0
 
 
 @dataclass
-class Clock:
+class Recording:
+    """What a scenario drives its run with: the servers, the store and the demo clock."""
+
     client: Client
+    js: JetStreamContext
+    settings: Settings
+    sessions: Sessions
 
     async def sleep(self, journey_time: timedelta) -> None:
         await asyncio.sleep(journey_time.total_seconds() / TIME_SCALE)
@@ -61,12 +72,23 @@ class Clock:
 class Scenario:
     """Drives one run to its end and names the workflow whose history is kept."""
 
-    drive: Callable[[Clock, EventPipeline, str], Awaitable[list[str]]]
+    drive: Callable[[Recording, EventPipeline, str], Awaitable[list[str]]]
 
 
-async def _finish(env: Clock, wid: str) -> None:
+async def _finish(env: Recording, wid: str) -> None:
     await env.client.get_workflow_handle(wid).result()
 
+
+# Entered from lists: at most three entries.
+CAPPED: dict[str, Any] = {
+    "key": "def-capped",
+    "trigger": {"event": "Spring Sale"},
+    "entry": {"cap": 3},
+    "steps": [
+        {"id": "rest", "type": "delay", "duration": "1h"},
+        {"id": "offer", "type": "send", "channel": "sms", "template": "cart_recovery_sms"},
+    ],
+}
 
 # A definition whose first webhook's target is refused (audited, the run goes on) and whose
 # second webhook's body cannot be evaluated: the run ends as failed, then fails in Temporal.
@@ -86,14 +108,14 @@ FAILING: dict[str, Any] = {
 }
 
 
-async def cart_completed(env: Clock, router: EventPipeline, who: str) -> list[str]:
+async def cart_completed(env: Recording, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Cart Abandoned", who, cart_id="K1", total=42.5))
     wid = workflow_id("cart-recovery", who)
     await _finish(env, wid)
     return [wid]
 
 
-async def cart_exited(env: Clock, router: EventPipeline, who: str) -> list[str]:
+async def cart_exited(env: Recording, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Cart Abandoned", who, cart_id="K2"))
     await env.sleep(timedelta(hours=1))
     await router.route(track("Order Completed", who, order_id="O1"))
@@ -102,7 +124,7 @@ async def cart_exited(env: Clock, router: EventPipeline, who: str) -> list[str]:
     return [wid]
 
 
-async def welcome_activated(env: Clock, router: EventPipeline, who: str) -> list[str]:
+async def welcome_activated(env: Recording, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Signed Up", who))
     await env.sleep(timedelta(days=1))
     await router.route(track("Activated", who))
@@ -111,14 +133,14 @@ async def welcome_activated(env: Clock, router: EventPipeline, who: str) -> list
     return [wid]
 
 
-async def welcome_timed_out(env: Clock, router: EventPipeline, who: str) -> list[str]:
+async def welcome_timed_out(env: Recording, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Signed Up", who))
     wid = workflow_id("welcome-series", who)
     await _finish(env, wid)
     return [wid]
 
 
-async def definition_tour(env: Clock, router: EventPipeline, who: str) -> list[str]:
+async def definition_tour(env: Recording, router: EventPipeline, who: str) -> list[str]:
     """The interpreter: delay, branch, split, send, wait with a filter, emit and exit."""
     await router.route(track("Cart Abandoned", who, cart_id="K1", total=42))
     await env.sleep(timedelta(minutes=40))
@@ -128,7 +150,7 @@ async def definition_tour(env: Clock, router: EventPipeline, who: str) -> list[s
     return [wid]
 
 
-async def win_back(env: Clock, router: EventPipeline, who: str) -> list[str]:
+async def win_back(env: Recording, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Login", who))
     wid = workflow_id("test-win-back", who)
     await env.sleep(timedelta(days=7, hours=1))
@@ -139,7 +161,44 @@ async def win_back(env: Clock, router: EventPipeline, who: str) -> list[str]:
     return [wid]
 
 
-async def definition_failed(env: Clock, router: EventPipeline, who: str) -> list[str]:
+async def inactivity_watcher_entered(env: Recording, router: EventPipeline, who: str) -> list[str]:
+    """The watcher itself: a Login, the same Login redelivered (dropped), a later Login that
+    restarts the countdown, then seven days without one enter the customer into win-back."""
+    login = track("Login", who)
+    await router.route(login)
+    await router.route(login)
+    await env.sleep(timedelta(days=1))
+    await router.route(track("Login", who))
+    watcher = watcher_id("test-win-back", who)
+    await _finish(env, watcher)
+    await env.client.get_workflow_handle(workflow_id("test-win-back", who)).terminate("recorded")
+    return [watcher]
+
+
+async def audience_import(env: Recording, router: EventPipeline, who: str) -> list[str]:
+    """An import of five customers in batches of two into a journey capped at three entries:
+    three batches (three entered, two refused by the cap), then the import's end."""
+    import_id = f"recorded-{who}"
+    customers = [f"{who}-{n}" for n in range(5)]
+    await save_list(env.js, import_id, customers)
+    async with env.sessions.begin() as session:
+        await create_import(session, import_id, CAPPED["key"], len(customers), created_by="record")
+    wid = audience_workflow_id(import_id)
+    start = AudienceStart(
+        import_id=import_id,
+        journey_key=CAPPED["key"],
+        total=len(customers),
+        properties={"wave": 1},
+        batch_size=2,
+    )
+    await env.client.start_workflow(
+        AUDIENCE_WORKFLOW, start, id=wid, task_queue=env.settings.task_queue
+    )
+    await _finish(env, wid)
+    return [wid]
+
+
+async def definition_failed(env: Recording, router: EventPipeline, who: str) -> list[str]:
     await router.route(track("Invoice Due", who, total=10, count=0))
     wid = workflow_id(FAILING["key"], who)
     try:
@@ -171,6 +230,10 @@ SCENARIOS: dict[str, Scenario] = {
     # Recorded once a refused webhook target was the step's audited outcome and a failed run
     # ended its row as failed before failing in Temporal (journeys/workflows/dsl.py).
     "definition_failed": Scenario(definition_failed),
+    # The two workflows besides the journeys: recorded once the replay test required a history
+    # of every workflow type the worker serves.
+    "inactivity_watcher_entered": Scenario(inactivity_watcher_entered),
+    "audience_import_completed": Scenario(audience_import),
 }
 
 
@@ -181,20 +244,24 @@ async def _history_json(client: Client, wid: str) -> str:
 
 async def record(names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = make_settings(Path(tmp), time_scale=TIME_SCALE)
+        server = start_temporal(Path(tmp) / "temporal")
+        nats_server = start_nats(Path(tmp) / "nats")
+        settings = make_settings(
+            Path(tmp), time_scale=TIME_SCALE, nats_url=nats_url_of(nats_server)
+        )
         await upgrade_async(settings)
         engine = create_engine(settings)
         sessions = create_sessions(engine)
         await register_code_journeys(sessions, JOURNEYS)
         await seed_templates(sessions, settings)
-        for document in (TOUR, FAILING):
+        for document in (TOUR, FAILING, CAPPED):
             await save_draft(sessions, document)
             await publish(sessions, document["key"])
-        server = start_temporal(Path(tmp) / "temporal")
+        connection = await nats.connect(settings.nats_url)
         try:
             client = await Client.connect(f"127.0.0.1:{server.port}")
             await ensure_search_attributes(client, client.namespace)
-            env = Clock(client)
+            env = Recording(client, connection.jetstream(), settings, sessions)
             router = EventPipeline(client, settings, await load_index(sessions), sessions)
             async with build_worker(client, settings, sessions, JOURNEYS, publish=router.route):
                 for name in names:
@@ -203,6 +270,8 @@ async def record(names: list[str]) -> None:
                         path.write_text(await _history_json(client, wid))
                         print(f"recorded {wid} -> {path.relative_to(HERE.parent.parent)}")
         finally:
+            await connection.close()
+            nats_server.stop()
             server.stop()
             await engine.dispose()
 
