@@ -55,7 +55,8 @@ button{padding:.4rem 1rem}
 <label><input type="radio" name="{{ s.field }}" value="{{ unsubscribed }}"
 {%- if not s.subscribed %} checked{% endif %}> unsubscribed</label>
 </span></div>
-{% if s.locked %}<p>Reply START to one of our messages to get them again.</p>{% endif %}
+{% if s.locked %}<p>To get these again, opt in on that channel (texts: reply START).</p>
+{% endif %}
 {% endfor %}</fieldset>
 {% endif %}{% endfor %}
 <p><button type="submit">Save my preferences</button></p>

@@ -52,7 +52,8 @@ class Subscription:
     kind: Kind
     name: str
     subscribed: bool
-    # False where the page may only unsubscribe: an opt-in channel (SMS) comes back by START.
+    # False where the page may only unsubscribe: another channel than the link's, or an opt-in
+    # channel (SMS comes back by START).
     resubscribable: bool
 
     @property
@@ -85,7 +86,10 @@ async def subscriptions(
     for name in channels:
         status = latest.get((CHANNEL, name))
         subscribed = status != OPTED_OUT if name not in opt_in else status == "opted_in"
-        found.append(Subscription("channel", name, subscribed, name not in opt_in))
+        # Only the link's own channel comes back here: the link proves the email address, not
+        # a phone number, and an opt-in channel (SMS) comes back by START.
+        resubscribable = name == recipient.channel and name not in opt_in
+        found.append(Subscription("channel", name, subscribed, resubscribable))
     for name in sorted(groups):
         found.append(Subscription("group", name, latest.get((GROUP, name)) != OPTED_OUT, True))
     return found
@@ -102,7 +106,7 @@ def chosen(offered: list[Subscription], form: Mapping[str, list[str]]) -> list[S
         current = by_field[field]
         wanted = values[0] == SUBSCRIBED
         if wanted and not current.subscribed and not current.resubscribable:
-            raise InvalidChoice(field, "resubscribe by replying START to one of our messages")
+            raise InvalidChoice(field, "resubscribe on that channel itself (SMS: reply START)")
         by_field[field] = Subscription(current.kind, current.name, wanted, current.resubscribable)
     return [by_field[s.field] for s in offered]
 
