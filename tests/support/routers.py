@@ -60,8 +60,13 @@ async def dead_lettered(js: JetStreamContext, settings: Settings) -> int:
 
 
 async def unsettled(js: JetStreamContext, settings: Settings, partition: int) -> tuple[int, int]:
-    """A partition's events not yet pulled, and pulled but not acknowledged."""
-    info = await js.consumer_info(settings.events_stream, f"{settings.router_durable}-{partition}")
+    """A partition's events not yet pulled, and pulled but not acknowledged; an assertion
+    error (for :func:`tests.support.helpers.eventually`) until a router has subscribed."""
+    durable = f"{settings.router_durable}-{partition}"
+    try:
+        info = await js.consumer_info(settings.events_stream, durable)
+    except NotFoundError as err:
+        raise AssertionError(f"no consumer {durable} yet") from err
     return info.num_pending, info.num_ack_pending
 
 

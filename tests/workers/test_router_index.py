@@ -58,7 +58,7 @@ async def _published(store: Store, document: dict[str, Any]) -> None:
 async def test_a_journey_published_while_the_router_runs_is_routed_to_after_a_refresh(
     settings: Settings, temporal_dev: Client, store: Store
 ) -> None:
-    first, second = customer_id(), customer_id()
+    early, first, second = customer_id(), customer_id(), customer_id()
     connection = await nats.connect(settings.nats_url)
     js = connection.jetstream()
     await bus.ensure_streams(js, settings)
@@ -67,6 +67,13 @@ async def test_a_journey_published_while_the_router_runs_is_routed_to_after_a_re
             build_worker(temporal_dev, settings, store.sessions, []),
             running_router(settings, temporal_dev, store.sessions) as router,
         ):
+            # Before the journey exists, its trigger is nobody's: acknowledged, never routed.
+            await bus.publish_event(js, settings, track("Trial Started", early))
+
+            async def settled() -> None:
+                assert await unsettled(js, settings, 0) == (0, 0)
+
+            await eventually(settled)
             assert not router.pipeline.index.wants("Trial Started")
             await _published(store, trial("v1"))
 
@@ -90,6 +97,8 @@ async def test_a_journey_published_while_the_router_runs_is_routed_to_after_a_re
             await eventually(lambda: refreshed_to(2))
             await bus.publish_event(js, settings, track("Trial Started", second))
             await eventually(lambda: entered(second, 2))
+        # Published before the journey, the early trigger entered nobody, then or since.
+        assert await runs_of(store.sessions, early) == []
     finally:
         await connection.close()
     for customer in (first, second):
