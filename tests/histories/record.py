@@ -2,14 +2,15 @@
 
     python -m tests.histories.record [name ...]
 
-Each scenario runs the real worker and router logic on a Temporal dev server and an SQLite
-store, then writes the finished run's history to ``tests/histories/<name>.json``: the history
-a production server would hold. The demo clock (``time_scale``, recorded in the run's input)
-keeps the waits short. Record a
-history *before* changing a journey or the DSL, commit it, and from then on
-``tests/journeys/workflows/test_replay.py`` proves that runs started on the old code still replay: a
-change that would break them must sit behind ``workflow.patched`` (for the DSL's own changes, a
-start version: journeys/workflows/changes.py).
+Each scenario runs the real worker and router logic on a Temporal dev server, a NATS server (an
+audience import reads its list there) and an SQLite store, then writes the finished run's
+history to ``tests/histories/<name>.json``: the history a production server would hold. The demo
+clock (``time_scale``, recorded in the run's input) keeps the waits short. Record a history
+*before* changing a journey or the DSL, commit it, and from then on
+``tests/journeys/workflows/test_replay.py`` proves that runs started on the old code still
+replay: a change that would break them must sit behind ``workflow.patched`` (for the DSL's own
+changes, a start version: journeys/workflows/changes.py). That test also fails for any workflow
+type the worker serves with no history here: a new workflow gets a scenario.
 
 Recording again overwrites the file, so only do it for a new scenario: an old history is the
 evidence, not a fixture to refresh.
