@@ -3,7 +3,8 @@
 Order matters: servers first (reused when something already listens on the configured address),
 then migrations and the dev admin key (``<data_dir>/admin.key``: the API's routes but the public
 few need a key), then the worker, whose start registers the code journeys the router routes on,
-then the router and the API. Ctrl-C stops them in reverse order; servers we started stop last.
+then the router and the API, each once the one before is ready (its health port's ``/readyz``).
+Ctrl-C stops them in reverse order; servers we started stop last.
 Every process runs with ``JOURNEYS_ENV=dev``, and each signing secret left unset gets a random
 one kept in ``<data_dir>/dev-secrets.json`` (so links and logins survive a restart).
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -68,8 +70,13 @@ async def run_dev(settings: Settings) -> int:
 
         env = _child_env(settings)
         children.append(await _spawn("worker", env))
-        await _wait_for_definitions(settings, children[0])
+        if settings.worker_health_port:
+            await _wait_until_ready(settings, children[-1], settings.worker_health_port)
+        else:
+            await _wait_for_definitions(settings, children[-1])
         children.append(await _spawn("router", env))
+        if settings.router_health_port:
+            await _wait_until_ready(settings, children[-1], settings.router_health_port)
         children.append(await _spawn("api", env))
         _print_banner(settings)
 
@@ -172,6 +179,25 @@ async def _spawn(command: str, env: dict[str, str]) -> Child:
         sys.executable, "-m", "workers.cli", command, env=env, start_new_session=True
     )
     return Child(command, process)
+
+
+async def _wait_until_ready(
+    settings: Settings, child: Child, port: int, timeout: float = 60
+) -> None:
+    """Wait for ``child``'s ``/readyz``: the worker is ready once it registered the journeys
+    and polls (the router indexes them), the router once it consumes."""
+    host = "127.0.0.1" if settings.health_host in ("0.0.0.0", "::") else settings.health_host
+    url = f"http://{host}:{port}/readyz"
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=5) as client:
+        while time.monotonic() < deadline:
+            if child.process.returncode is not None:
+                raise RuntimeError(f"the {child.name} exited during start-up; see its log above")
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"the {child.name} was not ready within {timeout:.0f} s ({url})")
 
 
 async def _wait_for_definitions(settings: Settings, worker: Child, timeout: float = 60) -> None:

@@ -31,6 +31,9 @@ async def test_dev_starts_the_stack_runs_a_journey_and_stops_cleanly(tmp_path: P
         "JOURNEYS_NATS_URL": f"nats://127.0.0.1:{free_port()}",
         "JOURNEYS_NATS_MONITOR_PORT": str(free_port()),
         "JOURNEYS_API_PORT": str(api_port),
+        "JOURNEYS_WORKER_HEALTH_PORT": str(free_port()),
+        "JOURNEYS_ROUTER_HEALTH_PORT": str(free_port()),
+        "JOURNEYS_WORKER_TEMPORAL_METRICS_PORT": str(free_port()),
         "JOURNEYS_TEMPLATES_DIR": str(REPO / "templates"),
     }
     log = tmp_path / "dev.log"
