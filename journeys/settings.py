@@ -68,9 +68,10 @@ class Settings(BaseSettings):
     health_host: str = "127.0.0.1"
     worker_health_port: int = Field(default=9101, ge=0, le=65535)
     router_health_port: int = Field(default=9102, ge=0, le=65535)
-    # The Temporal SDK's own metrics (polls, task latencies, schedule-to-start) on a port of
-    # their own, served by the SDK's runtime in the worker; 0 turns it off.
+    # The Temporal SDK's own metrics (polls, requests, task latencies) on a port of their own,
+    # served by the SDK's runtime in the worker and in the router's client; 0 turns it off.
     worker_temporal_metrics_port: int = Field(default=9103, ge=0, le=65535)
+    router_temporal_metrics_port: int = Field(default=9104, ge=0, le=65535)
 
     # -- HTTP ingestion (api/routes/events.py, docs/events.md "HTTP ingestion").
     # Segment write keys a producer may send as the HTTP Basic username (empty password), each

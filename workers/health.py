@@ -14,7 +14,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
 from journeys import metrics
+from journeys.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,20 @@ class HealthServer:
         if path == "/metrics":
             return 200, metrics.CONTENT_TYPE, metrics.exposition()
         return 404, _TEXT, b"not found\n"
+
+
+def sdk_runtime(settings: Settings, port: int) -> Runtime | None:
+    """A Temporal runtime whose telemetry serves the SDK's own metrics (``temporal_*``: polls,
+    requests, task latencies) in Prometheus' format on ``port``, or None (the SDK's default
+    runtime, no metrics) when the port is 0. One per process: it binds the port."""
+    if not port:
+        return None
+    address = f"{settings.health_host}:{port}"
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=address, durations_as_seconds=True)
+        )
+    )
 
 
 _REASONS = {

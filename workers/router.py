@@ -51,7 +51,7 @@ from journeys.metrics import DeadLetterReason, RouterDecision
 from journeys.settings import Settings
 from journeys.store.customers import Identity
 from journeys.store.db import Sessions, create_engine, create_sessions
-from workers.health import HealthServer
+from workers.health import HealthServer, sdk_runtime
 from workers.partitions import PartitionLeases, router_identity
 from workers.shutdown import stop_event
 
@@ -407,7 +407,9 @@ async def serve(settings: Settings) -> None:
     """Run the router until SIGTERM/SIGINT, then finish the pulls in hand and drain."""
     stop = stop_event()
     nc = await bus.connect(settings, "router")
-    client = await temporal.connect(settings)
+    client = await temporal.connect(
+        settings, sdk_runtime(settings, settings.router_temporal_metrics_port)
+    )
     engine = create_engine(settings)
     router = Router(nc.jetstream(), client, create_sessions(engine), settings)
     health = HealthServer(

@@ -13,7 +13,6 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from temporalio.client import Client
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from journeys import temporal
@@ -23,7 +22,7 @@ from journeys.settings import Settings
 from journeys.store.db import Sessions, create_engine, create_sessions
 from journeys.store.models import JourneyDefinition
 from journeys.worker_assembly import build_worker
-from workers.health import HealthServer
+from workers.health import HealthServer, sdk_runtime
 from workers.shutdown import stop_event
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,9 @@ async def serve(settings: Settings) -> None:
         sessions = create_sessions(engine)
         needs = worker_needs(settings, webhook_steps=await _any_webhook_step(sessions))
         require_secrets(settings, "worker", needs)
-        client = await temporal.connect(settings, sdk_runtime(settings))
+        client = await temporal.connect(
+            settings, sdk_runtime(settings, settings.worker_temporal_metrics_port)
+        )
         await temporal.ensure_search_attributes(client, settings.temporal_namespace)
         journeys = import_journeys(settings.journey_modules)
         await register_code_journeys(sessions, journeys)
@@ -52,19 +53,6 @@ async def serve(settings: Settings) -> None:
             log.info("worker: stopping")
     finally:
         await engine.dispose()
-
-
-def sdk_runtime(settings: Settings) -> Runtime | None:
-    """A runtime whose telemetry serves the SDK's metrics in Prometheus' format, or None (the
-    default runtime) when the port is off."""
-    if not settings.worker_temporal_metrics_port:
-        return None
-    address = f"{settings.health_host}:{settings.worker_temporal_metrics_port}"
-    return Runtime(
-        telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(bind_address=address, durations_as_seconds=True)
-        )
-    )
 
 
 def health_port(

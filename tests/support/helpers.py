@@ -147,6 +147,7 @@ def start_process(
         "JOURNEYS_WORKER_HEALTH_PORT": "0",
         "JOURNEYS_ROUTER_HEALTH_PORT": "0",
         "JOURNEYS_WORKER_TEMPORAL_METRICS_PORT": "0",
+        "JOURNEYS_ROUTER_TEMPORAL_METRICS_PORT": "0",
         **{
             f"JOURNEYS_{name.upper()}": getattr(settings, name).get_secret_value()
             for name in ("tracking_secret", "console_secret", "webhook_secret")

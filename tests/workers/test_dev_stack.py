@@ -34,6 +34,7 @@ async def test_dev_starts_the_stack_runs_a_journey_and_stops_cleanly(tmp_path: P
         "JOURNEYS_WORKER_HEALTH_PORT": str(free_port()),
         "JOURNEYS_ROUTER_HEALTH_PORT": str(free_port()),
         "JOURNEYS_WORKER_TEMPORAL_METRICS_PORT": str(free_port()),
+        "JOURNEYS_ROUTER_TEMPORAL_METRICS_PORT": str(free_port()),
         "JOURNEYS_TEMPLATES_DIR": str(REPO / "templates"),
     }
     log = tmp_path / "dev.log"

@@ -99,7 +99,7 @@ async def test_readiness_follows_nats_and_temporal_and_liveness_stays(
             "temporal_address": f"127.0.0.1:{own_temporal.port}",
         }
     )
-    worker_port, router_port, sdk_port = free_port(), free_port(), free_port()
+    worker_port, router_port, sdk_port, router_sdk_port = (free_port() for _ in range(4))
     log = tmp_path / "processes.log"
     worker = start_process(
         "worker",
@@ -116,6 +116,7 @@ async def test_readiness_follows_nats_and_temporal_and_liveness_stays(
             settings,
             log,
             JOURNEYS_ROUTER_HEALTH_PORT=str(router_port),
+            JOURNEYS_ROUTER_TEMPORAL_METRICS_PORT=str(router_sdk_port),
             JOURNEYS_ROUTER_ACK_WAIT_SECONDS="3",
             JOURNEYS_ROUTER_FETCH_TIMEOUT_SECONDS="0.2",
         )
@@ -126,10 +127,12 @@ async def test_readiness_follows_nats_and_temporal_and_liveness_stays(
             metrics = probe(port, "/metrics")
             assert metrics.status_code == 200
             assert metrics.headers["content-type"].startswith("text/plain")
-        # The Temporal SDK's own metrics, served by its runtime on their port.
-        sdk = probe(sdk_port, "/metrics")
-        assert sdk.status_code == 200
-        assert "temporal_" in sdk.text, sdk.text[:500]
+        # The Temporal SDK's own metrics, served by its runtime on their port: the worker's
+        # polls, the router's client requests.
+        for port, metric in ((sdk_port, "temporal_"), (router_sdk_port, "temporal_request")):
+            sdk = probe(port, "/metrics")
+            assert sdk.status_code == 200
+            assert metric in sdk.text, sdk.text[:500]
 
         # NATS away: the router cannot consume; the worker does not need NATS.
         own_nats.stop()
