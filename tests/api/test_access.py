@@ -49,6 +49,7 @@ ADMINS_ONLY = Policy(read=("admin",), write=("admin",))
 ACCESS: dict[str, Policy] = {
     "/health": PUBLIC,
     "/t": PUBLIC,  # open pixel and click redirect: signed tokens
+    "/u": PUBLIC,  # one-click unsubscribe and the preference centre: signed tokens
     "/v1/webhooks": PUBLIC,  # the providers' signatures
     "/console": PUBLIC,  # its own login (a signed cookie), tested in tests/api/console/
     **{
