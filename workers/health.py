@@ -64,7 +64,13 @@ class HealthServer:
             status, content_type, body = await asyncio.wait_for(
                 self._answer(reader), _REQUEST_SECONDS
             )
-        except (TimeoutError, ValueError, asyncio.IncompleteReadError, ConnectionError):
+        except (
+            TimeoutError,
+            ValueError,
+            asyncio.LimitOverrunError,
+            asyncio.IncompleteReadError,
+            ConnectionError,
+        ):
             status, content_type, body = 400, _TEXT, b"bad request\n"
         try:
             head = (
@@ -84,7 +90,7 @@ class HealthServer:
 
     async def _answer(self, reader: asyncio.StreamReader) -> tuple[int, str, bytes]:
         # The request line and headers, up to the blank line; a longer head is refused
-        # (StreamReader's limit raises ValueError past _MAX_HEAD_BYTES).
+        # (StreamReader's limit raises LimitOverrunError past _MAX_HEAD_BYTES).
         head = await reader.readuntil(b"\r\n\r\n")
         method, _, rest = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
         path = rest.split(" ", 1)[0].split("?", 1)[0]

@@ -8,6 +8,7 @@ on the same port and data, as an outage and its end would look to the processes.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +19,8 @@ import pytest
 from journeys.settings import Settings
 from tests.conftest import Store
 from tests.support.helpers import eventually, free_port, start_process
+from workers.health import HealthServer
 from workers.servers import ServerProcess, nats_command, start_server, temporal_command
-
-pytestmark = pytest.mark.slow
 
 # Long enough for a Temporal dev server's start on a loaded 2-core machine.
 OUTAGE_TIMEOUT = 90.0
@@ -90,6 +90,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+@pytest.mark.slow
 async def test_readiness_follows_nats_and_temporal_and_liveness_stays(
     store: Store, own_nats: Restartable, own_temporal: Restartable, tmp_path: Path
 ) -> None:
@@ -156,3 +157,37 @@ async def test_readiness_follows_nats_and_temporal_and_liveness_stays(
         for process in (router, worker):
             if process is not None:
                 stop(process)
+
+
+async def exchange(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+
+
+async def test_the_health_port_answers_get_only_and_bounds_what_it_reads() -> None:
+    reasons = iter(["Temporal unreachable: refused", None])
+
+    async def ready() -> str | None:
+        return next(reasons)
+
+    async with HealthServer(ready, "127.0.0.1", 0) as server:
+        port = server.port
+        unready = await exchange(port, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert unready.startswith(b"HTTP/1.1 503 ")
+        assert unready.endswith(b"not ready: Temporal unreachable: refused\n")
+        assert (await exchange(port, b"GET /readyz?x=1 HTTP/1.1\r\n\r\n")).endswith(
+            b"\r\n\r\nready\n"
+        )
+        assert (await exchange(port, b"GET /livez HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 200 ")
+        posted = await exchange(port, b"POST /livez HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}")
+        assert posted.startswith(b"HTTP/1.1 405 ")
+        assert (await exchange(port, b"GET /x HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 404 ")
+        huge = b"GET /livez HTTP/1.1\r\nX: " + b"a" * 20_000 + b"\r\n\r\n"
+        assert (await exchange(port, huge)).startswith(b"HTTP/1.1 400 ")
+        metrics = await exchange(port, b"GET /metrics HTTP/1.1\r\n\r\n")
+        assert b"# TYPE journeys_router_events_total counter" in metrics
