@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -25,6 +26,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.settings import Settings
@@ -124,9 +126,19 @@ def temporal_address(temporal_dev_server: ServerProcess) -> str:
 
 @pytest.fixture(scope="session")
 async def temporal_dev(temporal_address: str) -> Client:
+    """The client, once the server answers: its port opens before its frontend is healthy, and
+    until then calls fail with UNAVAILABLE ("Frontend is not healthy yet")."""
     client = await Client.connect(temporal_address)
-    await ensure_search_attributes(client, client.namespace)
-    return client
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while True:
+        try:
+            await ensure_search_attributes(client, client.namespace)
+            return client
+        except RPCError as err:
+            if err.status != RPCStatusCode.UNAVAILABLE or loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 @dataclass
