@@ -67,7 +67,9 @@ button{padding:.4rem 1rem}
 _ERROR = _ENV.from_string(
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">
-<title>{{ title }}</title></head><body><h1>{{ title }}</h1><p>{{ message }}</p></body></html>
+<title>{{ title }}</title></head><body><h1>{{ title }}</h1><p>{{ message }}</p>
+{% if link %}<p><a href="{{ link }}">Change your email preferences</a></p>{% endif %}
+</body></html>
 """
 )
 
@@ -115,7 +117,10 @@ def preference_page(
     return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 
 
-def message_page(title: str, message: str, status_code: int) -> HTMLResponse:
-    return HTMLResponse(
-        _ERROR.render(title=title, message=message), status_code=status_code, headers=HEADERS
-    )
+def message_page(
+    title: str, message: str, status_code: int, *, link: str | None = None
+) -> HTMLResponse:
+    """A page of one message (a refusal, or what one click did), with the preference
+    centre's ``link`` when there is one."""
+    html = _ERROR.render(title=title, message=message, link=link)
+    return HTMLResponse(html, status_code=status_code, headers=HEADERS)

@@ -105,8 +105,12 @@ async def one_click(
             422,
         )
     await publish_or_503(jetstream, settings, [one_click_event(recipient, datetime.now(UTC))])
-    left = f"the {recipient.group!r} list" if recipient.group else f"{recipient.channel} marketing"
-    return message_page("You are unsubscribed", f"You will get no more messages from {left}.", 200)
+    if recipient.group:
+        done = f"You left the {recipient.group!r} list."
+    else:
+        done = f"You will get no more marketing {recipient.channel}."
+    link = f"{unsubscribe.PATH}/{token}/{unsubscribe.PREFERENCES}"
+    return message_page("You are unsubscribed", done, 200, link=link)
 
 
 @router.get("/{token}", response_class=HTMLResponse, responses=_REFUSED)

@@ -68,6 +68,7 @@ async def test_one_click_from_the_received_header_unsubscribes_and_ends_the_jour
         response = await client.post(urlsplit(url).path, data=ONE_CLICK)
         assert response.status_code == 200, response.text
         assert "unsubscribed" in response.text
+        assert f'href="{urlsplit(url).path}/preferences"' in response.text
 
         async def exited() -> None:
             (run,) = await runs_of(store.sessions, customer)
