@@ -23,7 +23,7 @@ from journeys.delivery.channels.html_tracking import add_tracking
 from journeys.delivery.unsubscribe import UnsubscribeLinks
 from journeys.ingest import tracking
 from journeys.ingest.webhooks.errors import NotConfigured
-from journeys.settings import Settings
+from journeys.settings import Environment, Settings
 
 # What a 5xx reply means, by the command it answered.
 _PERMANENT_KINDS: dict[str, PermanentKind] = {"recipient": "hard_bounce", "auth": "unauthorized"}
@@ -51,11 +51,14 @@ class SmtpProvider:
             found.append("JOURNEYS_SMTP_FROM_ADDRESS must be one plain address (a@example.com)")
         if settings.smtp_username and not settings.smtp_password.get_secret_value():
             found.append("JOURNEYS_SMTP_PASSWORD is required with JOURNEYS_SMTP_USERNAME")
-        if settings.email_tracking:
-            try:
-                tracking.tracking_key(settings)
-            except NotConfigured as err:
+        try:
+            tracking.tracking_key(settings)
+        except NotConfigured as err:
+            if settings.email_tracking:
                 found.append(f"JOURNEYS_EMAIL_TRACKING is on but {err}")
+            elif settings.env is not Environment.DEV:
+                # Marketing email is not sent without its signed unsubscribe link (RFC 8058).
+                found.append(f"marketing email needs signed unsubscribe links but {err}")
         return found
 
     def _html(self, message: OutboundMessage) -> str | None:

@@ -107,7 +107,10 @@ async def test_marketing_email_has_one_click_headers_and_transactional_has_none(
 async def test_without_a_fit_secret_marketing_email_is_not_sent_outside_dev(
     time_skipping: WorkflowEnvironment, store: Store, tmp_path: Path, mail: tuple[Inbox, int]
 ) -> None:
-    inbox, port = mail
+    """The smtp provider refuses to start so (tests/journeys/delivery/channels/
+    test_build_providers.py); a provider with no start-up check, such as console, meets the
+    send's own: the marketing step fails naming the setting, transactional email goes out."""
+    _, port = mail
     settings = mail_settings(
         store,
         tmp_path,
@@ -115,6 +118,7 @@ async def test_without_a_fit_secret_marketing_email_is_not_sent_outside_dev(
         env=Environment.PRODUCTION,
         email_tracking=False,
         tracking_secret=SecretStr(""),
+        channel_providers={**store.settings.channel_providers, "email": "console"},
     )
     customer = customer_id()
     await send_all(time_skipping, settings, store, customer)
@@ -122,7 +126,5 @@ async def test_without_a_fit_secret_marketing_email_is_not_sent_outside_dev(
     status, reason = outcome["promo"]
     assert status == "failed"
     assert "unsubscribe link" in reason and "JOURNEYS_TRACKING_SECRET" in reason
-    # Transactional email needs no link: it goes out, without the headers.
     assert outcome["receipt"][0] == "sent"
-    assert [m["Subject"] for m in inbox.messages] == ["Your receipt", "Your account"]
-    assert all(m["List-Unsubscribe"] is None for m in inbox.messages)
+    assert outcome["notice"][0] == "sent"

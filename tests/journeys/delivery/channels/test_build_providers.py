@@ -72,6 +72,7 @@ async def test_a_complete_configuration_builds_one_instance_per_provider() -> No
             twilio_auth_token="token",
             twilio_from_number="+15559990000",
             webhook_secret="whsec-0123456789abcdef",
+            tracking_secret="a-long-enough-secret",
         )
     )
     assert isinstance(providers["email"], SmtpProvider)
@@ -93,3 +94,19 @@ def test_email_tracking_needs_a_real_tracking_secret_outside_dev() -> None:
     with pytest.raises(ChannelConfigError, match="JOURNEYS_TRACKING_SECRET"):
         build_providers(settings(**values))
     build_providers(settings(tracking_secret="a-long-enough-secret", **values))
+
+
+def test_email_needs_a_real_tracking_secret_for_its_unsubscribe_links_outside_dev() -> None:
+    """Marketing email is not sent without its signed unsubscribe link: a worker that could not
+    sign one refuses to start, naming the setting, rather than fail every marketing send."""
+    values = {
+        "channel_providers": {"email": "smtp"},
+        "smtp_host": "mail.example.com",
+        "smtp_from_address": "shop@example.com",
+    }
+    with pytest.raises(ChannelConfigError, match="unsubscribe links but JOURNEYS_TRACKING_SECRET"):
+        build_providers(settings(**values))
+    with pytest.raises(ChannelConfigError, match="JOURNEYS_TRACKING_SECRET is a published"):
+        build_providers(settings(tracking_secret="dev-only-tracking-secret", **values))
+    build_providers(settings(tracking_secret="a-long-enough-secret", **values))
+    build_providers(settings(env="dev", **values))  # dev sends without links, and says so
