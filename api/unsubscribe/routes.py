@@ -109,7 +109,7 @@ async def one_click(
         done = f"You left the {recipient.group!r} list."
     else:
         done = f"You will get no more marketing {recipient.channel}."
-    link = f"{unsubscribe.PATH}/{token}/{unsubscribe.PREFERENCES}"
+    link = f"{token}/{unsubscribe.PREFERENCES}"  # relative: behind any proxy prefix
     return message_page("You are unsubscribed", done, 200, link=link)
 
 
@@ -117,7 +117,7 @@ async def one_click(
 async def unsubscribe_page(token: str, settings: SettingsDep, session: SessionDep) -> HTMLResponse:
     """The page a reader reaches by clicking ``unsubscribe_url``: a one-click button and the
     preference centre. Changes nothing by itself."""
-    return await _page(token, settings, session, title="Unsubscribe")
+    return await _page(token, settings, session, on_preferences=False)
 
 
 @router.get(
@@ -126,7 +126,7 @@ async def unsubscribe_page(token: str, settings: SettingsDep, session: SessionDe
 async def preferences_page(token: str, settings: SettingsDep, session: SessionDep) -> HTMLResponse:
     """The preference centre, ``preferences_url``: each channel and subscription group with
     its current state, to leave or to come back to."""
-    return await _page(token, settings, session, title="Your email preferences")
+    return await _page(token, settings, session, on_preferences=True)
 
 
 @router.post(
@@ -158,15 +158,18 @@ async def save_preferences(
     if events:
         await publish_or_503(jetstream, settings, events)
     notice = "Your preferences are saved." if events else "Nothing changed."
-    return _render(token, recipient, after, title="Your email preferences", notice=notice)
+    return _render(token, recipient, after, on_preferences=True, notice=notice)
 
 
-async def _page(token: str, settings: Settings, session: SessionDep, *, title: str) -> HTMLResponse:
+async def _page(
+    token: str, settings: Settings, session: SessionDep, *, on_preferences: bool
+) -> HTMLResponse:
     try:
         recipient = _recipient(settings, token)
     except Refused as refused:
         return refused.response
-    return _render(token, recipient, await subscriptions(session, settings, recipient), title=title)
+    subs = await subscriptions(session, settings, recipient)
+    return _render(token, recipient, subs, on_preferences=on_preferences)
 
 
 def _render(
@@ -174,9 +177,11 @@ def _render(
     recipient: Recipient,
     subs: list[Subscription],
     *,
-    title: str,
+    on_preferences: bool,
     notice: str | None = None,
 ) -> HTMLResponse:
+    """The page at ``/u/<token>`` or, ``on_preferences``, ``/u/<token>/preferences``. Its forms
+    post to relative URLs, so the page works under whatever prefix a proxy serves the API at."""
     label = (
         f"Leave the {recipient.group!r} list"
         if recipient.group
@@ -184,9 +189,11 @@ def _render(
     )
     return preference_page(
         subs,
-        title=title,
+        title="Your email preferences" if on_preferences else "Unsubscribe",
         notice=notice,
         unsubscribe_all=label,
-        unsubscribe_action=f"{unsubscribe.PATH}/{token}",
-        preferences_action=f"{unsubscribe.PATH}/{token}/{unsubscribe.PREFERENCES}",
+        unsubscribe_action=f"../{token}" if on_preferences else token,
+        preferences_action=unsubscribe.PREFERENCES
+        if on_preferences
+        else f"{token}/{unsubscribe.PREFERENCES}",
     )

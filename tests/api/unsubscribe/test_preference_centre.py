@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from urllib.parse import urljoin
 
 from sqlalchemy import select
 from temporalio.client import Client as TemporalClient
@@ -30,6 +31,13 @@ def checked(page: str) -> dict[str, str]:
         if "checked" in attributes:
             found[name] = value
     return found
+
+
+def actions(page: str, url: str) -> list[str]:
+    """Where the page's forms post, resolved against the page's own URL as a browser does."""
+    return [
+        urljoin(url, action) for action in re.findall(r'<form method="post" action="([^"]+)"', page)
+    ]
 
 
 async def state(store: Store, customer: str) -> dict[tuple[str, str], str]:
@@ -63,9 +71,15 @@ async def test_the_page_shows_channels_and_groups_escaped_and_no_address(
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Cache-Control"] == "no-store"
-    # The one-click button posts RFC 8058's body to the link itself.
-    assert f'action="/u/{token}"' in page
+    # The one-click button posts RFC 8058's body to the link itself, the form to the page; both
+    # relative, so they work under any prefix a proxy serves the API at.
+    here = f"https://journeys.example.com/prefix/u/{token}/preferences"
+    assert actions(page, here) == [here.removesuffix("/preferences"), here]
     assert 'name="List-Unsubscribe" value="One-Click"' in page
+    async with serve(unsubscribe_settings, role=None) as client:
+        response = await client.get(f"/u/{token}")
+    there = f"https://journeys.example.com/prefix/u/{token}"
+    assert actions(response.text, there) == [there, f"{there}/preferences"]
 
 
 async def test_opting_out_and_resubscribing_through_the_form(
