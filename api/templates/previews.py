@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from journeys.delivery.rendering import RenderedTemplate, TemplateError
-from journeys.delivery.template_checks import Checked, check
+from journeys.delivery.template_checks import Checked, check, for_channel
 from journeys.delivery.templates_catalog import render_version
 from journeys.store.models import TemplateVersion
 
@@ -22,6 +22,7 @@ def preview_version(
     """A stored version checked and rendered as a send would, or why it does not render; a job
     for :func:`~api.isolated.run_isolated` (the API's and the console's previews)."""
     subject, text, html = parts
+    context = for_channel(channel, context)
     checked = check(channel, subject, text, html, context)
     row = TemplateVersion(
         name=name, channel=channel, version=version, subject=subject, text=text, html=html

@@ -147,6 +147,12 @@ def sample_context(
     }
 
 
+def for_channel(channel: str, sample: dict[str, Any]) -> dict[str, Any]:
+    """``sample`` with what a send adds for ``channel``: an email's unsubscribe and preference
+    links (journeys/activities/send.py), unless the sample has its own."""
+    return {**SAMPLE_EMAIL_LINKS, **sample} if channel == "email" else sample
+
+
 @dataclass
 class Checked:
     """``validate``'s findings plus what the sample rendered to (``None`` where it could not)."""
@@ -202,10 +208,9 @@ def check(
     if len(compiled) < len(present):
         return result
 
-    sample = sample if sample is not None else sample_context()
-    if channel == "email":  # what the send adds to an email's context (journeys/activities/send.py)
-        sample = {**SAMPLE_EMAIL_LINKS, **sample}
-    context = named_context(sample)
+    context = named_context(
+        for_channel(channel, sample if sample is not None else sample_context())
+    )
     rendered: dict[str, str | None] = dict.fromkeys(FIELDS)
     for name, template in compiled.items():
         try:
