@@ -11,9 +11,8 @@ suppression).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -55,6 +54,10 @@ class Subscription:
     # False where the page may only unsubscribe: another channel than the link's, or an opt-in
     # channel (SMS comes back by START).
     resubscribable: bool
+    # The record the state comes from (its time, "" for none): a change's messageId names the
+    # state it changes, so a request repeated before the router records it is one event, and a
+    # later change of mind (out, in, out again) is a new one.
+    since: str = ""
 
     @property
     def field(self) -> str:
@@ -72,7 +75,7 @@ async def subscriptions(
         .where(Consent.customer_id.in_(identity.ids), Consent.kind.in_([CHANNEL, GROUP]))
         .order_by(Consent.changed_at)
     )
-    latest = {(row.kind, row.name): row.status for row in rows}
+    latest = {(row.kind, row.name): (row.status, row.changed_at.isoformat()) for row in rows}
     opt_in = Policy.from_settings(settings).opt_in_channels
     others = sorted({n for k, n in latest if k == CHANNEL} - {recipient.channel})
     channels = [recipient.channel, *others]
@@ -84,14 +87,15 @@ async def subscriptions(
         groups.add(recipient.group)
     found = []
     for name in channels:
-        status = latest.get((CHANNEL, name))
+        status, since = latest.get((CHANNEL, name), (None, ""))
         subscribed = status != OPTED_OUT if name not in opt_in else status == "opted_in"
         # Only the link's own channel comes back here: the link proves the email address, not
         # a phone number, and an opt-in channel (SMS) comes back by START.
         resubscribable = name == recipient.channel and name not in opt_in
-        found.append(Subscription("channel", name, subscribed, resubscribable))
+        found.append(Subscription("channel", name, subscribed, resubscribable, since))
     for name in sorted(groups):
-        found.append(Subscription("group", name, latest.get((GROUP, name)) != OPTED_OUT, True))
+        status, since = latest.get((GROUP, name), (None, ""))
+        found.append(Subscription("group", name, status != OPTED_OUT, True, since))
     return found
 
 
@@ -107,7 +111,7 @@ def chosen(offered: list[Subscription], form: Mapping[str, list[str]]) -> list[S
         wanted = values[0] == SUBSCRIBED
         if wanted and not current.subscribed and not current.resubscribable:
             raise InvalidChoice(field, "resubscribe on that channel itself (SMS: reply START)")
-        by_field[field] = Subscription(current.kind, current.name, wanted, current.resubscribable)
+        by_field[field] = replace(current, subscribed=wanted)
     return [by_field[s.field] for s in offered]
 
 
@@ -124,6 +128,7 @@ def change_events(
     was = {s.field: s.subscribed for s in before}
     events: list[Event] = []
     consent: dict[str, Any] = {}
+    rejoined: list[str] = []
     for sub in after:
         if sub.subscribed == was[sub.field]:
             continue
@@ -132,25 +137,16 @@ def change_events(
                 consent[sub.name] = True
             else:
                 consent.setdefault("groups", {})[sub.name] = True
-        elif sub.kind == "channel":
-            events.append(
-                _track(recipient, names.UNSUBSCRIBED, {"channel": sub.name}, source, at, sub.field)
-            )
+            rejoined.append(f"{sub.field}@{sub.since}")
         else:
-            events.append(
-                _track(
-                    recipient, names.GROUP_UNSUBSCRIBED, {"group": sub.name}, source, at, sub.field
-                )
-            )
+            events.append(_leave(recipient, sub, source, at))
     if consent:
         events.append(
             Event.model_validate(
                 {
                     "type": "identify",
                     "userId": recipient.customer_id,
-                    "messageId": action_id(
-                        recipient, f"resubscribe:{json.dumps(consent, sort_keys=True)}", at
-                    ),
+                    "messageId": action_id(recipient, f"rejoin:{sorted(rejoined)}"),
                     "timestamp": at,
                     "traits": {"consent": consent},
                     "context": {"source": source},
@@ -160,31 +156,24 @@ def change_events(
     return events
 
 
-def one_click_event(recipient: Recipient, at: datetime) -> Event:
+def one_click_event(recipient: Recipient, offered: list[Subscription], at: datetime) -> Event:
     """RFC 8058's one click: leave the link's group when it names one, else its channel."""
-    if recipient.group:
-        properties = {"group": recipient.group}
-        name, field = names.GROUP_UNSUBSCRIBED, f"group:{recipient.group}"
+    field = f"group:{recipient.group}" if recipient.group else f"channel:{recipient.channel}"
+    (sub,) = [s for s in offered if s.field == field]
+    return _leave(recipient, sub, SOURCE_ONE_CLICK, at)
+
+
+def _leave(recipient: Recipient, sub: Subscription, source: str, at: datetime) -> Event:
+    if sub.kind == "channel":
+        name, properties = names.UNSUBSCRIBED, {"channel": sub.name}
     else:
-        properties = {"channel": recipient.channel}
-        name, field = names.UNSUBSCRIBED, f"channel:{recipient.channel}"
-    return _track(recipient, name, properties, SOURCE_ONE_CLICK, at, field)
-
-
-def _track(
-    recipient: Recipient,
-    name: str,
-    properties: dict[str, Any],
-    source: str,
-    at: datetime,
-    field: str,
-) -> Event:
+        name, properties = names.GROUP_UNSUBSCRIBED, {"group": sub.name}
     return Event.model_validate(
         {
             "type": "track",
             "event": name,
             "userId": recipient.customer_id,
-            "messageId": action_id(recipient, f"leave:{field}", at),
+            "messageId": action_id(recipient, f"leave:{sub.field}@{sub.since}"),
             "timestamp": at,
             "properties": {**properties, "source": source},
         }

@@ -87,7 +87,11 @@ async def _form(request: Request) -> dict[str, list[str]]:
 
 @router.post("/{token}", response_class=HTMLResponse, responses=_REFUSED)
 async def one_click(
-    token: str, request: Request, settings: SettingsDep, jetstream: JetStreamDep
+    token: str,
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    jetstream: JetStreamDep,
 ) -> HTMLResponse:
     """RFC 8058 one-click unsubscribe, the ``List-Unsubscribe`` URL: the body is
     ``List-Unsubscribe=One-Click``. Leaves the link's subscription group when it names one,
@@ -104,7 +108,9 @@ async def one_click(
             "List-Unsubscribe: the body must be List-Unsubscribe=One-Click (RFC 8058)",
             422,
         )
-    await publish_or_503(jetstream, settings, [one_click_event(recipient, datetime.now(UTC))])
+    offered = await subscriptions(session, settings, recipient)
+    event = one_click_event(recipient, offered, datetime.now(UTC))
+    await publish_or_503(jetstream, settings, [event])
     if recipient.group:
         done = f"You left the {recipient.group!r} list."
     else:

@@ -112,11 +112,13 @@ def verify(settings: Settings, token: str) -> Recipient:
     return Recipient(payload[0], payload[1], payload[2], issued.astimezone(UTC))
 
 
-def action_id(recipient: Recipient, action: str, at: datetime) -> str:
-    """One messageId per recipient, action and minute: a mail client's double POST, or a form
-    sent twice, is one event (JetStream's dedup window), and the store's records are idempotent
-    anyway. Hashed, so no customer id shows in the messageId."""
-    subject = f"{recipient.customer_id}|{recipient.channel}|{action}|{int(at.timestamp()) // 60}"
+def action_id(recipient: Recipient, change: str) -> str:
+    """The messageId of a change made through a link. ``change`` names what changes and the
+    state it changes from, so the same request repeated (a mail client's double POST, a form sent
+    twice) before the router recorded it is one event, in JetStream's dedup window, while a later
+    change of mind is a new one; the store's records are idempotent anyway. Hashed, so no
+    customer id shows in the messageId."""
+    subject = f"{recipient.customer_id}|{recipient.channel}|{change}"
     return f"unsubscribe:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
 
 

@@ -134,9 +134,19 @@ async def test_opting_out_and_resubscribing_through_the_form(
         assert checked(page)["channel:email"] == "subscribed"
         same = await client.post(form, data={"channel:email": "subscribed"})
         assert "Nothing changed." in same.text
+
+        # A change of mind within the minute is a new event: one click out again.
+        out_again = await client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+        assert out_again.status_code == 200
+
+        async def out() -> None:
+            assert (await state(store, customer))[("channel", "email")] == "opted_out"
+
+        await eventually(out, timeout=30)
     async with store.sessions() as session:
         sources = {r.source for r in (await session.scalars(select(Consent))).all()}
-    assert sources == {"identify"}  # the last word: the preference centre's identify
+    # Rejoined by the centre's identify, left again by the one click.
+    assert sources == {"identify", "event:Unsubscribed"}
 
 
 async def test_the_form_refuses_what_the_page_does_not_offer(
