@@ -109,15 +109,20 @@ async def test_the_pull_after_a_crash_holds_every_event_the_dead_router_held(
 ) -> None:
     """A pull is settled by one ack-all on its newest event, which would also settle any older
     event out but not in the pull. A dead router's events come back one ack wait after each was
-    fetched, so the next router must wait for all of them before it applies any."""
+    fetched, so the next router must wait for all of them before it applies any.
+
+    The ack wait is the fixture's 3 s, not shorter: the dead router's second fetch must come
+    before its first event's ack wait ends (else that fetch takes the event back itself), and
+    the live router gathers the rest within twice the ack wait. A 1 s ack wait left a busy
+    machine a fraction of a second for both; the fetches are checked to be first deliveries."""
     settings = settings.model_copy(
         update={
             "event_partitions": 1,
             "router_batch": 20,
-            "router_ack_wait_seconds": 1.0,
-            "router_fetch_timeout_seconds": 5.0,
+            "router_fetch_timeout_seconds": 10.0,
         }
     )
+    assert settings.router_ack_wait_seconds == 3.0
     dead_connection = await nats.connect(settings.nats_url)
     dead_js = dead_connection.jetstream()
     await bus.ensure_streams(dead_js, settings)
@@ -130,6 +135,8 @@ async def test_the_pull_after_a_crash_holds_every_event_the_dead_router_held(
     await asyncio.sleep(0.3)
     taken += await subscription.fetch(14, timeout=2)
     await dead_connection.close()
+    assert len(taken) == 15
+    assert all((msg.metadata.num_delivered or 1) == 1 for msg in taken)
 
     connection = await nats.connect(settings.nats_url)
     try:
