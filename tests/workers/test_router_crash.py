@@ -4,6 +4,8 @@ trigger exists exactly once, and every event reached its run exactly once and in
 The router is a real `journeys router` process; NATS, Temporal (dev server) and the store are real.
 After the kill, the events the dead router had pulled but not acknowledged are redelivered (the
 consumers' ``ack_wait`` is short here) and applied again: starts and signals are idempotent.
+The kill is checked to have landed mid-stream: at that moment events were still unsettled, some
+of them pulled by the dead router and not acknowledged.
 """
 
 from __future__ import annotations
@@ -48,17 +50,25 @@ def start_router(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-async def unsettled(js: JetStreamContext, settings: Settings) -> int:
-    """Events not yet acknowledged by a router (never pulled, or pulled and pending), all
-    partitions together."""
-    total = 0
+async def consumers(js: JetStreamContext, settings: Settings) -> tuple[int, int]:
+    """All partitions together: events never pulled, and events pulled and not yet
+    acknowledged."""
+    pending = in_hand = 0
     for partition in range(settings.event_partitions):
         try:
             info = await js.consumer_info(settings.events_stream, f"router-{partition}")
         except nats.js.errors.NotFoundError:
-            return CUSTOMERS * EVENTS_EACH
-        total += info.num_pending + info.num_ack_pending
-    return total
+            return CUSTOMERS * EVENTS_EACH, 0
+        pending += info.num_pending
+        in_hand += info.num_ack_pending
+    return pending, in_hand
+
+
+async def unsettled(js: JetStreamContext, settings: Settings) -> int:
+    """Events not yet acknowledged by a router (never pulled, or pulled and pending), all
+    partitions together."""
+    pending, in_hand = await consumers(js, settings)
+    return pending + in_hand
 
 
 # The router is under test here, not the store: SQLite only keeps CI short.
@@ -94,12 +104,18 @@ async def test_router_killed_mid_stream_loses_and_doubles_nothing(
         try:
 
             async def under_way() -> None:
-                settled = CUSTOMERS * EVENTS_EACH - await unsettled(js, settings)
+                pending, in_hand = await consumers(js, settings)
+                settled = CUSTOMERS * EVENTS_EACH - pending - in_hand
                 assert settled >= 2500, log.read_text()[-2000:]
+                assert in_hand > 0, "the router holds events it has not acknowledged"
 
             await eventually(under_way, timeout=120, interval=0.05)
             router.send_signal(signal.SIGKILL)
             router.wait(10)
+            # What the dead router left: with nothing consuming, the counts stand still.
+            pending, in_hand = await consumers(js, settings)
+            assert pending + in_hand > 0, "killed before the end of the stream"
+            assert in_hand > 0, "killed holding events pulled and not acknowledged"
             router = start_router(settings, log)
 
             async def all_settled() -> None:
