@@ -1,9 +1,15 @@
 """`journeys dev`, the README's first command, as a user runs it: the stack comes up with an admin
 key in the data folder, a journey runs through the HTTP API with that key, and Ctrl-C (SIGINT)
-stops every process it started."""
+stops every process it started.
+
+The journey's SMS goes to a local Twilio server that holds it: the purchase is posted while the
+SMS is in the provider's hands and the SMS is let go only once the run has taken the purchase
+in, so the run exits in its 2-hour wait whatever the machine's load, instead of the purchase
+racing the demo clock's 12 s to the email."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import stat
@@ -14,19 +20,29 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from temporalio.client import Client
 
+from journeys.contracts import RECEIVED_EVENTS_QUERY
+from journeys.temporal import workflow_id
 from tests.conftest import REPO
+from tests.support.held_sms import SID, TOKEN, HeldTwilio, held_twilio
 from tests.support.helpers import customer_id, eventually, free_port
 
 pytestmark = pytest.mark.slow
 
 
 async def test_dev_starts_the_stack_runs_a_journey_and_stops_cleanly(tmp_path: Path) -> None:
+    async with held_twilio() as (held, twilio):
+        await _dev_stack(tmp_path, held, twilio.client.base_url)
+
+
+async def _dev_stack(tmp_path: Path, held: HeldTwilio, twilio_url: httpx.URL) -> None:
     api_port = free_port()
+    temporal_address = f"127.0.0.1:{free_port()}"
     variables = {
         **os.environ,
         "JOURNEYS_DATA_DIR": str(tmp_path / "data"),
-        "JOURNEYS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "JOURNEYS_TEMPORAL_ADDRESS": temporal_address,
         "JOURNEYS_TEMPORAL_UI_URL": f"http://127.0.0.1:{free_port()}",
         "JOURNEYS_NATS_URL": f"nats://127.0.0.1:{free_port()}",
         "JOURNEYS_NATS_MONITOR_PORT": str(free_port()),
@@ -36,6 +52,11 @@ async def test_dev_starts_the_stack_runs_a_journey_and_stops_cleanly(tmp_path: P
         "JOURNEYS_WORKER_TEMPORAL_METRICS_PORT": str(free_port()),
         "JOURNEYS_ROUTER_TEMPORAL_METRICS_PORT": str(free_port()),
         "JOURNEYS_TEMPLATES_DIR": str(REPO / "templates"),
+        "JOURNEYS_CHANNEL_PROVIDERS": '{"sms": "twilio", "email": "console"}',
+        "JOURNEYS_TWILIO_BASE_URL": str(twilio_url).rstrip("/"),
+        "JOURNEYS_TWILIO_ACCOUNT_SID": SID,
+        "JOURNEYS_TWILIO_AUTH_TOKEN": TOKEN,
+        "JOURNEYS_TWILIO_FROM_NUMBER": "+15559990000",
     }
     log = tmp_path / "dev.log"
     with log.open("wb") as out:
@@ -71,24 +92,37 @@ async def test_dev_starts_the_stack_runs_a_journey_and_stops_cleanly(tmp_path: P
             cart = {"userId": customer, "event": "Cart Abandoned", "context": trait}
             assert (await api.post("/v1/track", json=cart)).status_code == 200
 
-            async def sms_sent() -> list[dict[str, object]]:
+            await asyncio.wait_for(held.arrived.wait(), timeout=60)
+            assert [form["To"] for form in held.received] == ["+15550001111"]
+
+            async def sms_in_hand() -> None:
                 response = await api.get(f"/v1/customers/{customer}/journeys")
                 assert response.status_code == 200, response.text
                 (run,) = response.json()["runs"]
                 assert [d["channel"] for d in run["deliveries"]] == ["sms"]
-                return run["timeline"]  # type: ignore[no-any-return]
 
-            await eventually(sms_sent, timeout=30)
-            purchase = {"userId": customer, "event": "Order Completed"}
+            await eventually(sms_in_hand, timeout=30)
+            purchase_id = f"purchase-{customer}"
+            purchase = {"userId": customer, "event": "Order Completed", "messageId": purchase_id}
             assert (await api.post("/v1/track", json=purchase)).status_code == 200
+
+            temporal = await Client.connect(temporal_address)
+            run_handle = temporal.get_workflow_handle(workflow_id("cart-recovery", customer))
+
+            async def purchase_taken_in() -> None:
+                ids = await run_handle.query(RECEIVED_EVENTS_QUERY, result_type=list[str])
+                assert purchase_id in ids, ids
+
+            await eventually(purchase_taken_in, timeout=60)
+            held.release()
 
             async def exited() -> None:
                 response = await api.get(f"/v1/customers/{customer}/journeys")
                 (run,) = response.json()["runs"]
                 assert (run["status"], run["reason"]) == ("exited", "exited on Order Completed")
-                assert [d["channel"] for d in run["deliveries"]] == ["sms"]
+                assert [(d["channel"], d["status"]) for d in run["deliveries"]] == [("sms", "sent")]
 
-            await eventually(exited, timeout=30)
+            await eventually(exited, timeout=60)
     finally:
         launcher.send_signal(signal.SIGINT)
         code = launcher.wait(60)
