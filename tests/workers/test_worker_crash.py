@@ -6,6 +6,9 @@ the production way: the dead worker's sticky task times out and the new worker r
 from history. (Temporal's time-skipping test server cannot do this: it measures the sticky
 timeout on its virtual clock, which stays locked while that task is outstanding.) To keep the
 test short the run is started with the demo clock, ``time_scale=360``: 15 min take 2.5 s.
+The kill waits on the wait's timer being started in the run's history (read from the server, not
+through the worker it is about to kill) and follows it at once; the history then shows the dead
+worker had scheduled nothing after the timer, so the kill landed in the wait.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
 
-from journeys.contracts import JourneyOutcome, StepState
+from journeys.contracts import JourneyOutcome
 from journeys.ingest.pipeline import EventPipeline
 from journeys.ingest.routing import load_index
 from journeys.settings import Settings
@@ -42,6 +46,11 @@ TIME_SCALE = 360.0
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     return start_process("worker", settings, log)
+
+
+async def history(handle: WorkflowHandle[object, object]) -> list[EventType.ValueType]:
+    """The run's history as event types, read from the server."""
+    return [event.event_type async for event in handle.fetch_history_events()]
 
 
 async def test_worker_killed_during_the_wait_finishes_with_one_sms_and_one_email(
@@ -68,16 +77,17 @@ async def test_worker_killed_during_the_wait_finishes_with_one_sms_and_one_email
         await router.route(track("Cart Abandoned", customer, cart_id="K9"))
 
         async def waiting_fifteen_minutes() -> None:
-            step = await temporal_dev.get_workflow_handle(wid).query(
-                "current_step", result_type=StepState
-            )
-            assert step.description == "waiting 15 min"
+            assert EventType.EVENT_TYPE_TIMER_STARTED in await history(run), "not waiting yet"
 
-        await eventually(waiting_fifteen_minutes, timeout=30, interval=0.05)
+        run = temporal_dev.get_workflow_handle(wid)
+        await eventually(waiting_fifteen_minutes, timeout=30, interval=0.02)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
     assert first.returncode == -signal.SIGKILL
+    at_kill = await history(run)
+    after_timer = at_kill[at_kill.index(EventType.EVENT_TYPE_TIMER_STARTED) :]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in after_timer, "killed after the wait"
     assert await deliveries_of(store.sessions, customer) == []
 
     second = start_worker(settings, log)
